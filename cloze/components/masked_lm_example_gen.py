@@ -1,0 +1,48 @@
+"""MaskedLmExampleGen: documents + vocabulary -> tokenized, packed, masked TFRecords + schema."""
+import json
+import os
+
+import apache_beam as beam
+import tensorflow as tf
+from google.protobuf import text_format
+from tfx.types import artifact_utils
+from tfx.v1.dsl.components import (BeamComponentParameter, InputArtifact, OutputArtifact,
+                                   Parameter, component)
+from tfx.v1.types.standard_artifacts import Examples, Schema
+
+from cloze.components.artifacts import VOCABULARY_FILE, Vocabulary
+from cloze.components.counts import record_counts
+from cloze.components.text_example_gen import SPLITS
+from cloze.config import DataConfig
+from cloze.data.features import masked_lm_schema
+from cloze.data.jobs import make_masked_lm_examples
+
+SCHEMA_FILE = "schema.pbtxt"
+
+
+@component(use_beam=True)
+def MaskedLmExampleGen(
+    documents: InputArtifact[Examples],
+    vocabulary: InputArtifact[Vocabulary],
+    examples: OutputArtifact[Examples],
+    schema: OutputArtifact[Schema],
+    data_config: Parameter[str],
+    lower_case: Parameter[bool],
+    beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
+) -> None:
+    """Writes gzipped ``tf.train.Example`` shards with google-research/bert's features.
+
+    The vocabulary is copied beside the shards (``vocab.txt``) because token ids
+    mean nothing without it; the Trainer reads it from there.
+    """
+    config = DataConfig(**json.loads(data_config))
+    vocab_path = os.path.join(vocabulary.uri, VOCABULARY_FILE)
+    counts = make_masked_lm_examples(beam_pipeline, documents.uri, vocab_path, lower_case,
+                                     config, examples.uri)
+    examples.split_names = artifact_utils.encode_split_names(SPLITS)
+    tf.io.gfile.copy(vocab_path, os.path.join(examples.uri, VOCABULARY_FILE), overwrite=True)
+    record_counts(examples, counts)
+    tf.io.gfile.makedirs(schema.uri)
+    with tf.io.gfile.GFile(os.path.join(schema.uri, SCHEMA_FILE), "w") as f:
+        f.write(text_format.MessageToString(
+            masked_lm_schema(config.max_seq_length, config.max_predictions_per_seq)))

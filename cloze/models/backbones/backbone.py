@@ -1,0 +1,62 @@
+"""Base class of every backbone: config, presets and the tied token embedding."""
+import os
+
+import keras
+
+from cloze.models import presets
+
+
+class Backbone(keras.Model):
+    """A functional model from token ids to hidden states, savable as a preset.
+
+    Subclasses build their layers, call ``super().__init__(inputs=..., outputs=...)``
+    and describe the masked-LM head that suits them in ``masked_lm_head_config``.
+
+    Example:
+    >>> from cloze.models import BertBackbone
+    >>> backbone = BertBackbone(vocabulary_size=50, num_layers=1, num_heads=2,
+    ...                         hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    >>> import tempfile; preset = tempfile.mkdtemp()
+    >>> backbone.save_to_preset(preset)
+    >>> type(Backbone.from_preset(preset)).__name__
+    'BertBackbone'
+    """
+
+    def __init__(self, *args, dtype=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._backbone_dtype = dtype
+
+    @property
+    def token_embedding(self):
+        """The ``ReversibleEmbedding`` shared with the masked-LM head."""
+        return self._token_embedding
+
+    def masked_lm_head_config(self) -> dict:
+        """Keyword arguments of the ``MaskedLMHead`` this backbone is trained with."""
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self._backbone_dtype)
+                if isinstance(self._backbone_dtype, keras.DTypePolicy) else self._backbone_dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset: str, load_weights: bool = True, **kwargs):
+        """Builds the backbone a preset directory describes; ``kwargs`` override its config.
+
+        Called on ``Backbone`` itself, returns whichever subclass the preset names.
+        """
+        backbone = presets.load_serialized(preset, presets.CONFIG_FILE, cls, **kwargs)
+        if load_weights:
+            backbone.load_weights(presets.preset_file(preset, presets.MODEL_WEIGHTS_FILE))
+        return backbone
+
+    def save_to_preset(self, preset_dir: str) -> None:
+        """Writes ``config.json``, ``model.weights.h5`` and ``metadata.json``."""
+        presets.save_serialized(self, preset_dir, presets.CONFIG_FILE)
+        self.save_weights(os.path.join(preset_dir, presets.MODEL_WEIGHTS_FILE))
+        presets.save_metadata(self, preset_dir)

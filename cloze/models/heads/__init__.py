@@ -1,0 +1,1 @@
+"""Heads: hidden states in, task outputs out."""

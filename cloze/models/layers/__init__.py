@@ -1,0 +1,1 @@
+"""Building blocks shared by every backbone: embeddings and the encoder block."""

@@ -1,0 +1,125 @@
+"""The encoder block every BERT-family backbone stacks."""
+import keras
+from keras import ops
+
+
+def padding_attention_mask(padding_mask, query_length):
+    """A ``(batch, query, key)`` boolean mask that hides padded keys."""
+    keys = ops.cast(padding_mask, "bool")[:, None, :]
+    return ops.broadcast_to(keys, (ops.shape(keys)[0], query_length, ops.shape(keys)[-1]))
+
+
+@keras.saving.register_keras_serializable(package="cloze")
+class TransformerEncoder(keras.layers.Layer):
+    """Self-attention plus a feed-forward network, each with a residual and a layer norm.
+
+    ``normalize_first=False`` is BERT's post-LayerNorm block (norm after each
+    residual sum); ``True`` is the pre-LayerNorm block of RoBERTa-PreLN and GPT-2.
+    Sub-layer attribute names match keras-hub's ``TransformerEncoder`` so the
+    saved weight paths are the same.
+
+    Args:
+        intermediate_dim: width of the feed-forward hidden layer.
+        num_heads: attention heads; the input width must be divisible by it.
+        dropout: dropout rate of attention probabilities and both residual branches.
+        activation: feed-forward activation.
+        layer_norm_epsilon: epsilon of both layer norms.
+        kernel_initializer: initializer of every kernel.
+        normalize_first: pre-LayerNorm when True.
+
+    Example:
+    >>> import numpy as np
+    >>> block = TransformerEncoder(intermediate_dim=16, num_heads=2)
+    >>> x = np.random.rand(2, 5, 8).astype("float32")
+    >>> tuple(block(x, padding_mask=np.ones((2, 5), "int32")).shape)
+    (2, 5, 8)
+    """
+
+    def __init__(self, intermediate_dim, num_heads, dropout=0.0, activation="relu",
+                 layer_norm_epsilon=1e-5, kernel_initializer="glorot_uniform",
+                 normalize_first=False, **kwargs):
+        super().__init__(**kwargs)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.normalize_first = normalize_first
+
+    def _initializer(self):
+        # Each sub-layer gets a fresh initializer so seeded initializers do not
+        # hand identical values to every kernel.
+        return self.kernel_initializer.__class__.from_config(self.kernel_initializer.get_config())
+
+    def build(self, inputs_shape):
+        hidden_dim = inputs_shape[-1]
+        if hidden_dim % self.num_heads:
+            raise ValueError(f"hidden width {hidden_dim} is not divisible by "
+                             f"num_heads={self.num_heads}.")
+        self._self_attention_layer = keras.layers.MultiHeadAttention(
+            num_heads=self.num_heads, key_dim=hidden_dim // self.num_heads,
+            dropout=self.dropout, kernel_initializer=self._initializer(),
+            dtype=self.dtype_policy, name="self_attention_layer")
+        self._self_attention_layer.build(query_shape=inputs_shape, value_shape=inputs_shape)
+        self._self_attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
+            name="self_attention_layer_norm")
+        self._self_attention_layer_norm.build(inputs_shape)
+        self._self_attention_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="self_attention_dropout")
+        self._feedforward_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
+            name="feedforward_layer_norm")
+        self._feedforward_layer_norm.build(inputs_shape)
+        self._feedforward_intermediate_dense = keras.layers.Dense(
+            self.intermediate_dim, activation=self.activation,
+            kernel_initializer=self._initializer(), dtype=self.dtype_policy,
+            name="feedforward_intermediate_dense")
+        self._feedforward_intermediate_dense.build(inputs_shape)
+        self._feedforward_output_dense = keras.layers.Dense(
+            hidden_dim, kernel_initializer=self._initializer(), dtype=self.dtype_policy,
+            name="feedforward_output_dense")
+        self._feedforward_output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self._feedforward_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="feedforward_dropout")
+        self.built = True
+
+    def _residual(self, x, branch, norm, training):
+        """Applies ``branch`` with a residual connection, normalising pre or post."""
+        y = norm(x) if self.normalize_first else x
+        y = x + branch(y, training)
+        return y if self.normalize_first else norm(y)
+
+    def call(self, inputs, padding_mask=None, training=None):
+        mask = None
+        if padding_mask is not None:
+            mask = padding_attention_mask(padding_mask, ops.shape(inputs)[1])
+
+        def attention(x, training):
+            x = self._self_attention_layer(query=x, value=x, attention_mask=mask,
+                                           training=training)
+            return self._self_attention_dropout(x, training=training)
+
+        def feedforward(x, training):
+            x = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))
+            return self._feedforward_dropout(x, training=training)
+
+        x = self._residual(inputs, attention, self._self_attention_layer_norm, training)
+        return self._residual(x, feedforward, self._feedforward_layer_norm, training)
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "intermediate_dim": self.intermediate_dim,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+            "activation": keras.activations.serialize(self.activation),
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "normalize_first": self.normalize_first,
+        })
+        return config

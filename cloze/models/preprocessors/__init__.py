@@ -1,0 +1,1 @@
+"""Preprocessors: raw strings to the tensors a task consumes."""

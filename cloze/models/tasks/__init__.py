@@ -1,0 +1,1 @@
+"""Tasks: a backbone plus a head, compiled with sensible defaults."""

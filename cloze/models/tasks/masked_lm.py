@@ -1,0 +1,129 @@
+"""The masked-language-model task: a backbone plus a ``MaskedLMHead``."""
+import os
+
+import keras
+from keras.src.saving import saving_lib
+
+from cloze.models import presets
+from cloze.models.backbones.backbone import Backbone
+from cloze.models.heads.masked_lm_head import MaskedLMHead
+from cloze.models.preprocessors.masked_lm_preprocessor import MaskedLMPreprocessor
+from cloze.models.tasks.fill_mask import fill_mask, format_fills
+
+# BERT's recipe: decoupled weight decay everywhere but layer-norm scales/offsets and biases.
+NO_DECAY_PATTERN = r"^(gamma|beta|bias|output_bias)$"
+
+
+def adamw(learning_rate=5e-5, weight_decay=0.01, **kwargs) -> keras.optimizers.AdamW:
+    """AdamW with BERT's exclusions from weight decay."""
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
+                                       epsilon=1e-6, **kwargs)
+    optimizer._exclude_from_weight_decay_pattern = NO_DECAY_PATTERN
+    return optimizer
+
+
+@keras.saving.register_keras_serializable(package="cloze")
+class MaskedLM(keras.Model):
+    """Predicts the tokens at ``mask_positions`` from the backbone's sequence output.
+
+    Inputs are the backbone's inputs plus ``mask_positions`` ``(batch, masks)``;
+    the output is logits ``(batch, masks, vocabulary_size)`` in float32. The head
+    is tied to the backbone's token embedding and computes only the masked
+    positions.
+
+    Args:
+        backbone: a ``Backbone``.
+        preprocessor: a ``MaskedLMPreprocessor`` or None.
+
+    Example:
+    >>> import numpy as np
+    >>> from cloze.models import BertBackbone
+    >>> backbone = BertBackbone(vocabulary_size=50, num_layers=1, num_heads=2,
+    ...                         hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    >>> model = MaskedLM(backbone)
+    >>> logits = model({"token_ids": np.ones((2, 6), "int32"),
+    ...                 "segment_ids": np.zeros((2, 6), "int32"),
+    ...                 "padding_mask": np.ones((2, 6), "int32"),
+    ...                 "mask_positions": np.array([[1, 2], [3, 0]])})
+    >>> tuple(logits.shape)
+    (2, 2, 50)
+    """
+
+    def __init__(self, backbone, preprocessor=None, **kwargs):
+        inputs = dict(backbone.input)
+        mask_positions = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
+        head = MaskedLMHead(token_embedding=backbone.token_embedding,
+                            dtype=backbone.dtype_policy, name="mlm_head",
+                            **backbone.masked_lm_head_config())
+        logits = head(backbone(inputs)["sequence_output"], mask_positions=mask_positions)
+        kwargs.setdefault("name", "masked_lm")
+        super().__init__(inputs={**inputs, "mask_positions": mask_positions}, outputs=logits,
+                         **kwargs)
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.masked_lm_head = head
+
+    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
+        """``"auto"``: AdamW (no decay on norms and biases), cross-entropy over the
+        masked positions weighted by ``masked_lm_weights``, and masked-token accuracy."""
+        if optimizer == "auto":
+            optimizer = adamw()
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction="mean_with_sample_weight")
+        if weighted_metrics == "auto":
+            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
+                        **kwargs)
+
+    def fill_mask(self, texts, top_k=5, num_masks=8) -> list:
+        """For each text, for each ``[MASK]`` in it, the ``top_k`` ``(token, score)`` fillers."""
+        if self.preprocessor is None:
+            raise ValueError("fill_mask needs a preprocessor; build MaskedLM with one.")
+        return format_fills(fill_mask(self, self.preprocessor, texts, top_k, num_masks))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.layers.serialize(self.backbone),
+            "preprocessor": (keras.layers.serialize(self.preprocessor)
+                             if self.preprocessor is not None else None),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        if config.get("preprocessor"):
+            config["preprocessor"] = keras.layers.deserialize(config["preprocessor"])
+        return cls(**config)
+
+    def save_to_preset(self, preset_dir: str) -> None:
+        """Writes the task, backbone and preprocessor in keras-hub's preset layout."""
+        presets.save_serialized(self, preset_dir, presets.TASK_CONFIG_FILE)
+        saving_lib.save_weights_only(
+            self.masked_lm_head, os.path.join(preset_dir, presets.TASK_WEIGHTS_FILE))
+        self.backbone.save_to_preset(preset_dir)
+        if self.preprocessor is not None:
+            self.preprocessor.save_to_preset(preset_dir)
+
+    @classmethod
+    def from_preset(cls, preset: str, load_weights: bool = True, **kwargs):
+        """Rebuilds the task a preset describes; falls back to a fresh head on its backbone."""
+        task_config = os.path.join(preset, presets.TASK_CONFIG_FILE)
+        if os.path.exists(task_config):
+            task = presets.load_serialized(preset, presets.TASK_CONFIG_FILE, cls, **kwargs)
+            if task.preprocessor is not None:
+                task.preprocessor.load_preset_assets(preset)
+        else:
+            preprocessor = None
+            if os.path.exists(os.path.join(preset, presets.PREPROCESSOR_CONFIG_FILE)):
+                preprocessor = MaskedLMPreprocessor.from_preset(preset)
+            task = cls(Backbone.from_preset(preset, load_weights=False), preprocessor, **kwargs)
+        if load_weights:
+            task.backbone.load_weights(presets.preset_file(preset, presets.MODEL_WEIGHTS_FILE))
+            head_weights = os.path.join(preset, presets.TASK_WEIGHTS_FILE)
+            if os.path.exists(head_weights):
+                saving_lib.load_weights_only(task.masked_lm_head, head_weights)
+        return task

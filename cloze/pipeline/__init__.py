@@ -1,0 +1,1 @@
+"""Pipeline definition, runners and the ``cloze`` command line."""

@@ -1,0 +1,55 @@
+"""The Cloze TFX pipeline: text -> documents -> vocabulary -> masked TFRecords -> model."""
+import dataclasses
+import json
+from typing import Optional, Sequence
+
+from tfx import v1 as tfx
+
+from cloze.components.masked_lm_example_gen import MaskedLmExampleGen
+from cloze.components.text_example_gen import TextExampleGen
+from cloze.components.trainer import CONFIG_KEY
+from cloze.components.vocabulary_gen import VocabularyGen
+from cloze.config import PipelineConfig
+
+RUN_FN = "cloze.components.trainer.run_fn"
+
+
+def create_pipeline(config: PipelineConfig, pipeline_root: str,
+                    metadata_path: Optional[str] = None,
+                    beam_pipeline_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """Builds the pipeline; the runner that executes it is chosen by the caller.
+
+    Each component gets only its own slice of the config, so changing, say,
+    the training steps re-runs the Trainer but reuses the cached data stages.
+
+    Example:
+    >>> from cloze.config import CorpusConfig
+    >>> p = create_pipeline(PipelineConfig(corpus=CorpusConfig(paths=("corpus/",))), "/tmp/root")
+    >>> [c.id for c in p.components]
+    ['TextExampleGen', 'VocabularyGen', 'MaskedLmExampleGen', 'StatisticsGen', 'Trainer']
+    """
+    documents = TextExampleGen(corpus_config=json.dumps(dataclasses.asdict(config.corpus)),
+                               eval_percent=config.data.eval_percent)
+    vocabulary = VocabularyGen(documents=documents.outputs["documents"],
+                               vocab_config=json.dumps(dataclasses.asdict(config.vocab)))
+    masked = MaskedLmExampleGen(documents=documents.outputs["documents"],
+                                vocabulary=vocabulary.outputs["vocabulary"],
+                                data_config=json.dumps(dataclasses.asdict(config.data)),
+                                lower_case=config.vocab.lower_case)
+    statistics = tfx.components.StatisticsGen(examples=masked.outputs["examples"])
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=masked.outputs["examples"],
+        schema=masked.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.train.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.train.eval_steps or None),
+        custom_config={CONFIG_KEY: config.to_json()})
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=pipeline_root,
+        components=[documents, vocabulary, masked, statistics, trainer],
+        enable_cache=True,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
+            if metadata_path else None),
+        beam_pipeline_args=list(beam_pipeline_args))

@@ -1,0 +1,106 @@
+"""Runs the pipeline locally (LocalDagRunner, sqlite metadata, Beam DirectRunner)."""
+import dataclasses
+import os
+from typing import Dict, Optional, Sequence
+
+from tfx import v1 as tfx
+
+from cloze.components.artifacts import VOCABULARY_FILE
+from cloze.components.counts import read_counts
+from cloze.components.trainer import PRESET_DIR
+from cloze.config import PipelineConfig
+from cloze.data.default_corpus import write_default_corpus
+from cloze.pipeline.outputs import latest_outputs
+from cloze.pipeline.pipeline import create_pipeline
+from cloze.training.trainer import RESULT_FILE, TrainingResult
+
+METADATA_FILE = "metadata.sqlite"
+PIPELINE_ROOT = "pipeline_root"
+DEFAULT_CORPUS_DIR = "default_corpus"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """Where a run's outputs are, and what it counted and learned."""
+
+    examples_dir: str
+    vocabulary_file: str
+    serving_dir: str
+    preset_dir: str
+    model_run_dir: str
+    document_counts: Dict[str, int]
+    sequence_counts: Dict[str, int]
+    training: TrainingResult
+
+    def describe(self) -> str:
+        history = self.training.history
+        lines = [
+            f"TFRecords:   {self.examples_dir}/Split-{{train,eval}}/",
+            f"Vocabulary:  {self.vocabulary_file}",
+            f"SavedModel:  {self.serving_dir}",
+            f"Preset:      {self.preset_dir}",
+            f"Logs:        {self.model_run_dir}",
+            "Documents:   " + _format_counts(self.document_counts),
+            "Sequences:   " + _format_counts(self.sequence_counts),
+            f"Train loss:  {history['loss'][0]:.3f} -> {self.training.train_loss:.3f}",
+        ]
+        if self.training.eval_loss is not None:
+            lines.append(f"Eval loss:   {self.training.eval_loss:.3f} "
+                         f"(masked-token accuracy {self.training.eval_accuracy:.3f})")
+        return "\n".join(lines)
+
+
+def _format_counts(counts: Dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "(none)"
+
+
+def with_default_corpus(config: PipelineConfig, output_dir: str) -> PipelineConfig:
+    """Points an empty corpus config at the built-in corpus, written under ``output_dir``."""
+    if config.corpus.paths:
+        return config
+    corpus_dir = write_default_corpus(os.path.join(output_dir, DEFAULT_CORPUS_DIR),
+                                      config.corpus.default_corpus_bytes)
+    return dataclasses.replace(
+        config, corpus=dataclasses.replace(config.corpus, paths=(corpus_dir,)))
+
+
+def run_local(config: PipelineConfig, output_dir: str,
+              beam_pipeline_args: Sequence[str] = ()) -> RunSummary:
+    """Runs the whole pipeline under ``output_dir`` and summarises the outputs.
+
+    Re-running with an unchanged config reuses cached component outputs.
+
+    Example::
+
+        summary = run_local(PipelineConfig(), "cloze_output")
+        print(summary.describe())
+    """
+    output_dir = os.path.abspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    config = with_default_corpus(config, output_dir)
+    metadata_path = os.path.join(output_dir, METADATA_FILE)
+    pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT), metadata_path,
+                               beam_pipeline_args)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return summarize(metadata_path, config.name)
+
+
+def summarize(metadata_path: str, pipeline_name: str) -> RunSummary:
+    """Reads the newest outputs of each component from ML Metadata."""
+    def output(component_id: str, key: str) -> str:
+        return latest_outputs(metadata_path, pipeline_name, component_id)[key][0]
+
+    model_run_dir = output("Trainer", "model_run")
+    model_dir = output("Trainer", "model")
+    examples_dir = output("MaskedLmExampleGen", "examples")
+    with open(os.path.join(model_run_dir, RESULT_FILE), encoding="utf-8") as f:
+        training = TrainingResult.from_json(f.read())
+    return RunSummary(
+        examples_dir=examples_dir,
+        vocabulary_file=os.path.join(output("VocabularyGen", "vocabulary"), VOCABULARY_FILE),
+        serving_dir=os.path.join(model_dir, "Format-Serving"),
+        preset_dir=os.path.join(model_dir, PRESET_DIR),
+        model_run_dir=model_run_dir,
+        document_counts=read_counts(output("TextExampleGen", "documents")),
+        sequence_counts=read_counts(examples_dir),
+        training=training)
