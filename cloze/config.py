@@ -147,7 +147,7 @@ class TrainConfig:
         train_steps: optimizer steps.
         eval_steps: eval batches (0: the whole eval split).
         learning_rate: peak learning rate.
-        warmup_steps: linear warmup length.
+        warmup_ratio: share of the steps spent in linear warmup.
         weight_decay: decoupled weight decay (not on norms and biases).
         steps_per_execution: steps run per call into the compiled graph.
         jit_compile: compile the train step with XLA.
@@ -155,10 +155,10 @@ class TrainConfig:
     """
 
     batch_size: int = 32
-    train_steps: int = 600
+    train_steps: int = 400
     eval_steps: int = 0
     learning_rate: float = 1e-3
-    warmup_steps: int = 60
+    warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     steps_per_execution: int = 10
     jit_compile: bool = True
@@ -169,8 +169,8 @@ class TrainConfig:
         _check(self.train_steps >= 1, "train.train_steps", self.train_steps, ">= 1")
         _check(self.eval_steps >= 0, "train.eval_steps", self.eval_steps, ">= 0")
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "> 0")
-        _check(0 <= self.warmup_steps <= self.train_steps, "train.warmup_steps",
-               self.warmup_steps, f"0..train_steps={self.train_steps}")
+        _check(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", self.warmup_ratio,
+               "a share in [0, 1)")
         _check(self.steps_per_execution >= 1, "train.steps_per_execution",
                self.steps_per_execution, ">= 1")
 

@@ -41,7 +41,7 @@ def MaskedLmExampleGen(
                                      config, examples.uri)
     examples.split_names = artifact_utils.encode_split_names(SPLITS)
     tf.io.gfile.copy(vocab_path, os.path.join(examples.uri, VOCABULARY_FILE), overwrite=True)
-    record_counts(examples, counts)
+    record_counts(examples, counts, "MaskedLmExampleGen")
     tf.io.gfile.makedirs(schema.uri)
     with tf.io.gfile.GFile(os.path.join(schema.uri, SCHEMA_FILE), "w") as f:
         f.write(text_format.MessageToString(

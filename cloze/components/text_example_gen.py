@@ -29,4 +29,4 @@ def TextExampleGen(
     config = CorpusConfig(**json.loads(corpus_config))
     counts = ingest_corpus(beam_pipeline, config, eval_percent, documents.uri)
     documents.split_names = artifact_utils.encode_split_names(SPLITS)
-    record_counts(documents, counts)
+    record_counts(documents, counts, "TextExampleGen")

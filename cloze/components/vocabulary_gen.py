@@ -9,6 +9,7 @@ from tfx.v1.dsl.components import (BeamComponentParameter, InputArtifact, Output
 from tfx.v1.types.standard_artifacts import Examples
 
 from cloze.components.artifacts import VOCABULARY_FILE, Vocabulary
+from cloze.components.counts import report
 from cloze.config import VocabConfig
 from cloze.data.jobs import learn_vocabulary
 
@@ -26,3 +27,4 @@ def VocabularyGen(
     tokens = learn_vocabulary(beam_pipeline, pattern, config,
                               os.path.join(vocabulary.uri, VOCABULARY_FILE))
     vocabulary.set_int_custom_property("vocabulary_size", len(tokens))
+    report("VocabularyGen", f"{len(tokens)} tokens in {vocabulary.uri}")

@@ -3,6 +3,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from typing import List, Optional
 
 from cloze.config import ConfigError, PipelineConfig
@@ -109,9 +110,18 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """Keeps the terminal for Cloze's own progress: library chatter goes below WARNING."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("absl", "apache_beam", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = make_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError) as error:

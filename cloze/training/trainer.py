@@ -4,6 +4,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from typing import Dict, List, Optional
 
 import keras
@@ -64,13 +65,15 @@ def build_task(config: PipelineConfig, vocabulary) -> MaskedLM:
 
 
 def _eval_dataset(pattern, config: PipelineConfig):
+    """The eval batches and their count (None when the eval split is empty)."""
     dataset = masked_lm_dataset(pattern, config.data, config.train.batch_size, training=False)
     if config.train.eval_steps:
         dataset = dataset.take(config.train.eval_steps)
-    if not any(True for _ in dataset.take(1)):
+    batches = sum(1 for _ in dataset)
+    if not batches:
         logging.warning("eval split %s holds no sequences; skipping evaluation", pattern)
-        return None
-    return dataset
+        return None, 0
+    return dataset, batches
 
 
 def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabulary: str,
@@ -84,25 +87,28 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
         result.history["loss"]  # falls
     """
     train_config = config.train
+    # MLM pretraining leaves BERT's pooler unused, by design (it serves sentence tasks).
+    warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
     keras.utils.set_random_seed(train_config.seed)
     task = build_task(config, vocabulary)
     points = max(1, min(LOG_POINTS, train_config.train_steps // train_config.steps_per_execution))
     steps_per_point = math.ceil(train_config.train_steps / points)
     total_steps = points * steps_per_point
-    schedule = WarmupLinearDecay(train_config.learning_rate, train_config.warmup_steps, total_steps)
+    schedule = WarmupLinearDecay(train_config.learning_rate,
+                                 round(train_config.warmup_ratio * total_steps), total_steps)
     task.compile(optimizer=adamw(schedule, weight_decay=train_config.weight_decay),
                  jit_compile=train_config.jit_compile,
                  steps_per_execution=min(train_config.steps_per_execution, steps_per_point))
     train_data = masked_lm_dataset(train_pattern, config.data, train_config.batch_size,
                                    training=True, seed=train_config.seed)
-    eval_data = _eval_dataset(eval_pattern, config)
+    eval_data, eval_batches = _eval_dataset(eval_pattern, config)
     history = task.fit(
         train_data, epochs=points, steps_per_epoch=steps_per_point,
-        validation_data=eval_data, verbose=2,
+        validation_data=eval_data, validation_steps=eval_batches or None, verbose=2,
         callbacks=[keras.callbacks.TensorBoard(os.path.join(outputs.log_dir, "tensorboard"))])
     eval_loss = eval_accuracy = None
     if eval_data is not None:
-        eval_loss, eval_accuracy = task.evaluate(eval_data, verbose=0)
+        eval_loss, eval_accuracy = task.evaluate(eval_data, steps=eval_batches, verbose=0)
     result = TrainingResult(
         steps=[steps_per_point * (i + 1) for i in range(points)],
         history={k: [float(v) for v in values] for k, values in history.history.items()},

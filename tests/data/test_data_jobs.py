@@ -1,0 +1,171 @@
+"""The data jobs end to end on a tiny corpus: ingest -> vocabulary -> masked-LM TFRecords."""
+import glob
+import os
+import types
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cloze.config import CorpusConfig, DataConfig, VocabConfig
+from cloze.data.corpus import CorpusError
+from cloze.data.default_corpus import write_default_corpus
+from cloze.data.features import feature_spec, parse_document_example
+from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
+from cloze.data.masking import num_tokens_to_mask
+from cloze.data.mlm_examples import is_eval_document
+
+CONFIG = DataConfig(max_seq_length=32, max_predictions_per_seq=5, eval_percent=20, num_shards=2)
+
+
+def records(split_uri):
+    files = sorted(glob.glob(os.path.join(split_uri, "*")))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def parsed_examples(split_uri):
+    """All masked-LM examples of one split, as one numpy array per feature."""
+    batch = tf.io.parse_example(records(split_uri), feature_spec(CONFIG.max_seq_length,
+                                                                 CONFIG.max_predictions_per_seq))
+    return {name: tensor.numpy() for name, tensor in batch.items()}
+
+
+def sorted_rows(examples):
+    """The examples as comparable rows, in a canonical order (shards come in any order)."""
+    return sorted(zip(*(examples[name].tolist() for name in sorted(examples))))
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Runs the three jobs once on ~8 KB of stdlib prose plus a document with no tokens."""
+    root = tmp_path_factory.mktemp("jobs")
+    corpus = write_default_corpus(str(root / "corpus"), max_bytes=8_000)
+    (root / "corpus" / "controls.txt").write_text("\x01\x02\n")
+    ingested = ingest_corpus(beam.Pipeline(), CorpusConfig(paths=(corpus,)), CONFIG.eval_percent,
+                             str(root / "documents"))
+    vocabulary = learn_vocabulary(beam.Pipeline(), str(root / "documents" / "Split-train" / "*"),
+                                  VocabConfig(vocab_size=300), str(root / "vocab" / "vocab.txt"))
+    counts = make_masked_lm_examples(beam.Pipeline(), str(root / "documents"),
+                                     str(root / "vocab" / "vocab.txt"), True, CONFIG,
+                                     str(root / "examples"))
+    return types.SimpleNamespace(
+        root=root, ingested=ingested, vocabulary=vocabulary, counts=counts,
+        train=parsed_examples(root / "examples" / "Split-train"),
+        eval=parsed_examples(root / "examples" / "Split-eval"))
+
+
+def test_ingest_writes_every_document_once_split_by_id_hash(made):
+    split_ids = {split: [parse_document_example(r).id
+                         for r in records(made.root / "documents" / f"Split-{split}")]
+                 for split in ("train", "eval")}
+
+    assert len(split_ids["train"]) == made.ingested["documents_written_train"] > 0
+    assert len(split_ids["eval"]) == made.ingested["documents_written_eval"] > 0
+    assert len(set(split_ids["train"] + split_ids["eval"])) == made.ingested["documents_read"]
+    assert "documents_skipped_empty" not in made.ingested
+    assert all(is_eval_document(i, CONFIG.eval_percent) for i in split_ids["eval"])
+    assert not any(is_eval_document(i, CONFIG.eval_percent) for i in split_ids["train"])
+
+
+def test_examples_are_written_as_tfx_split_shards_counted_per_split(made):
+    for split in ("train", "eval"):
+        names = sorted(os.listdir(made.root / "examples" / f"Split-{split}"))
+        assert names == ["data_tfrecord-00000-of-00002.gz", "data_tfrecord-00001-of-00002.gz"]
+        assert len(getattr(made, split)["input_ids"]) == made.counts[f"sequences_written_{split}"]
+
+
+def test_a_document_without_tokens_is_counted_and_skipped(made):
+    skipped = sum(made.counts.get(f"documents_skipped_no_tokens_{split}", 0)
+                  for split in ("train", "eval"))
+    tokenized = made.counts["documents_tokenized_train"] + made.counts["documents_tokenized_eval"]
+
+    assert skipped == 1
+    assert tokenized == made.ingested["documents_read"]
+
+
+def test_input_mask_marks_exactly_the_real_tokens_from_cls_to_sep(made):
+    examples = made.train
+    lengths = examples["input_mask"].sum(axis=1)
+
+    np.testing.assert_array_equal(examples["input_mask"], examples["input_ids"] != 0)
+    assert np.all(examples["input_ids"][:, 0] == made.vocabulary.index("[CLS]"))
+    assert np.all(examples["input_ids"][np.arange(len(lengths)), lengths - 1]
+                  == made.vocabulary.index("[SEP]"))
+    assert not examples["segment_ids"].any() and not examples["next_sentence_labels"].any()
+
+
+def test_weights_are_one_exactly_for_the_slots_the_rule_fills(made):
+    examples = made.train
+    unknown = made.vocabulary.index("[UNK]")
+    # [CLS], [SEP] and [UNK] are the special tokens a sequence can hold.
+    candidates = (examples["input_mask"].sum(axis=1) - 2
+                  - (examples["input_ids"] == unknown).sum(axis=1))
+    used = np.array([num_tokens_to_mask(n, CONFIG.masked_lm_prob, CONFIG.max_predictions_per_seq)
+                     for n in candidates])
+
+    slots = np.arange(CONFIG.max_predictions_per_seq)
+    np.testing.assert_array_equal(examples["masked_lm_weights"],
+                                  (slots < used[:, None]).astype(np.float32))
+    unused = examples["masked_lm_weights"] == 0
+    assert not examples["masked_lm_positions"][unused].any()
+    assert not examples["masked_lm_ids"][unused].any()
+
+
+def test_predicted_positions_lie_on_real_tokens_between_cls_and_sep(made):
+    examples = made.train
+    lengths = examples["input_mask"].sum(axis=1)
+    for positions, weights, length in zip(examples["masked_lm_positions"],
+                                          examples["masked_lm_weights"], lengths):
+        used = positions[weights == 1]
+        assert np.all(np.diff(used) > 0)
+        assert np.all((used >= 1) & (used <= length - 2))
+
+
+def test_about_80_percent_of_predicted_tokens_are_masked_and_labels_are_never_special(made):
+    examples = made.train
+    used = examples["masked_lm_weights"] == 1
+    rows = np.repeat(np.arange(len(used)), used.sum(axis=1))
+    inputs = examples["input_ids"][rows, examples["masked_lm_positions"][used]]
+    labels = examples["masked_lm_ids"][used]
+
+    assert len(labels) > 300
+    assert np.mean(inputs == made.vocabulary.index("[MASK]")) == pytest.approx(0.8, abs=0.07)
+    assert np.mean(inputs == labels) == pytest.approx(0.1, abs=0.05)
+    assert labels.min() >= 5  # the special tokens take ids 0 to 4
+
+
+def test_examples_are_deterministic(made, tmp_path):
+    make_masked_lm_examples(beam.Pipeline(), str(made.root / "documents"),
+                            str(made.root / "vocab" / "vocab.txt"), True, CONFIG, str(tmp_path))
+
+    for split in ("train", "eval"):
+        again = parsed_examples(tmp_path / f"Split-{split}")
+        assert sorted_rows(again) == sorted_rows(getattr(made, split))
+
+
+
+def test_an_empty_eval_split_is_written_and_read_as_empty(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("Hello world.\n\nGoodbye world.\n")
+    ingest_corpus(beam.Pipeline(), CorpusConfig(paths=(str(tmp_path / "corpus"),)), 0,
+                  str(tmp_path / "documents"))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\ngoodbye\n.\n")
+
+    counts = make_masked_lm_examples(beam.Pipeline(), str(tmp_path / "documents"), str(vocab),
+                                     True, CONFIG, str(tmp_path / "examples"))
+
+    assert counts["sequences_written_train"] == 2
+    assert "sequences_written_eval" not in counts
+    assert records(tmp_path / "examples" / "Split-eval") == []
+
+
+def test_ingesting_a_corpus_without_documents_fails_naming_its_paths(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n \n")
+    (tmp_path / "blank.jsonl").write_text('{"text": " "}\n')
+
+    with pytest.raises(CorpusError,
+                       match=rf"no documents in {tmp_path}: .*documents_skipped_empty=1"):
+        ingest_corpus(beam.Pipeline(), CorpusConfig(paths=(str(tmp_path),)), 10,
+                      str(tmp_path / "out"))

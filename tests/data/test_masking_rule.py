@@ -1,0 +1,115 @@
+"""BERT's masking rule: how many tokens, which ones, and what replaces them."""
+import numpy as np
+import pytest
+
+from cloze.config import DataConfig
+from cloze.data.masking import mask_sequence, num_tokens_to_mask, sequence_rng
+
+CLS, SEP, MASK = 2, 3, 4
+SPECIAL_IDS = [0, 1, CLS, SEP, MASK]
+VOCAB_SIZE = 1000
+
+
+@pytest.mark.parametrize("num_candidates, rate, max_predictions, expected", [
+    (0, 0.15, 20, 0),     # nothing to mask
+    (1, 0.15, 20, 1),     # at least one
+    (3, 0.15, 20, 1),     # 0.45 rounds to 0, then at least one
+    (10, 0.15, 20, 2),    # 1.5: half to even
+    (30, 0.15, 20, 4),    # 4.5: half to even
+    (50, 0.15, 20, 8),    # 7.5: half to even
+    (126, 0.15, 20, 19),  # 18.9
+    (200, 0.15, 20, 20),  # capped at max_predictions
+    (5, 0.5, 3, 2),       # 2.5: half to even
+])
+def test_num_tokens_to_mask(num_candidates, rate, max_predictions, expected):
+    assert num_tokens_to_mask(num_candidates, rate, max_predictions) == expected
+
+
+def random_sequences(count, rng=np.random.default_rng(0)):
+    """``count`` sequences [CLS] ... [SEP] with special tokens sprinkled inside."""
+    for _ in range(count):
+        body = rng.integers(len(SPECIAL_IDS), VOCAB_SIZE, size=rng.integers(0, 126))
+        body[rng.random(len(body)) < 0.05] = MASK
+        yield np.concatenate([[CLS], body, [SEP]]).astype(np.int64)
+
+
+def masked_sequences(count, config=DataConfig()):
+    for index, tokens in enumerate(random_sequences(count)):
+        yield tokens, mask_sequence(tokens, sequence_rng(config.seed, "doc", index), config,
+                                    MASK, SPECIAL_IDS, VOCAB_SIZE)
+
+
+def test_special_tokens_are_never_chosen():
+    for tokens, masked in masked_sequences(200):
+        assert not np.isin(tokens[masked.positions], SPECIAL_IDS).any()
+
+
+def test_the_number_chosen_follows_the_rule():
+    config = DataConfig()
+    for tokens, masked in masked_sequences(200, config):
+        candidates = np.sum(~np.isin(tokens, SPECIAL_IDS))
+        assert len(masked.positions) == num_tokens_to_mask(
+            candidates, config.masked_lm_prob, config.max_predictions_per_seq)
+
+
+def test_positions_are_sorted_unique_int64_and_labels_are_the_originals():
+    for tokens, masked in masked_sequences(200):
+        assert masked.positions.dtype == np.int64
+        assert np.all(np.diff(masked.positions) > 0)
+        np.testing.assert_array_equal(masked.labels, tokens[masked.positions])
+
+
+def test_only_chosen_positions_change():
+    for tokens, masked in masked_sequences(200):
+        unchosen = np.ones(len(tokens), bool)
+        unchosen[masked.positions] = False
+        np.testing.assert_array_equal(masked.input_ids[unchosen], tokens[unchosen])
+
+
+def test_chosen_tokens_split_80_10_10_into_mask_random_and_kept():
+    chosen = replaced = kept = masked_count = 0
+    for tokens, masked in masked_sequences(3000):
+        new = masked.input_ids[masked.positions]
+        masked_count += np.sum(new == MASK)
+        kept += np.sum(new == masked.labels)  # includes the rare random draw of the same id
+        replaced += np.sum((new != MASK) & (new != masked.labels))
+        chosen += len(masked.positions)
+
+    assert chosen > 20_000
+    assert masked_count / chosen == pytest.approx(0.8, abs=0.015)
+    assert replaced / chosen == pytest.approx(0.1, abs=0.01)
+    assert kept / chosen == pytest.approx(0.1, abs=0.01)
+
+
+def test_random_tokens_are_uniform_over_non_special_ids():
+    special_ids = [0, 1, 2, 9, 19]
+    config = DataConfig(masked_lm_prob=0.5, mask_token_rate=0.0, random_token_rate=1.0)
+    tokens = np.full(40, 5)
+    drawn = []
+    for index in range(500):
+        masked = mask_sequence(tokens, sequence_rng(0, index), config, MASK, special_ids, 20)
+        drawn.append(masked.input_ids[masked.positions])
+
+    counts = np.bincount(np.concatenate(drawn), minlength=20)
+    assert counts[special_ids].sum() == 0
+    assert np.delete(counts, special_ids).min() > 0.8 * np.delete(counts, special_ids).mean()
+
+
+def test_a_sequence_of_only_special_tokens_is_left_alone():
+    tokens = np.array([CLS, MASK, SEP])
+
+    masked = mask_sequence(tokens, sequence_rng(0), DataConfig(), MASK, SPECIAL_IDS, VOCAB_SIZE)
+
+    np.testing.assert_array_equal(masked.input_ids, tokens)
+    assert len(masked.positions) == len(masked.labels) == 0
+
+
+def test_sequence_rng_depends_on_seed_and_keys_only():
+    def draw(*args):
+        return sequence_rng(*args).integers(1 << 30, size=4).tolist()
+
+    assert draw(1, "doc", 0) == draw(1, "doc", 0)
+    assert len({str(draw(*args)) for args in [(1, "doc", 0), (2, "doc", 0), (1, "doc", 1),
+                                              (1, "doc2", 0), (1, "doc", "0")]}) == 5
+    # The same numbers in every process and on every machine (for numpy 1.26).
+    assert draw(12345, "a.txt:1", 0) == [1048980694, 447741651, 61706266, 217113291]

@@ -1,0 +1,202 @@
+"""The whole pipeline with LocalDagRunner on a tiny corpus, checked stage by stage."""
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from cloze.config import SPECIAL_TOKENS, PipelineConfig
+from cloze.data.default_corpus import write_default_corpus
+from cloze.data.features import feature_spec
+from cloze.data.masking import num_tokens_to_mask
+from cloze.data.wordpiece import read_vocabulary
+from cloze.models import MaskedLM
+from cloze.pipeline.outputs import latest_outputs
+from cloze.pipeline.runner import METADATA_FILE, run_local
+
+SEQ, PREDICTIONS = 64, 10
+
+
+def tiny_config(corpus_dir, on_invalid_utf8="skip") -> PipelineConfig:
+    return PipelineConfig.from_dict({
+        "name": "tiny",
+        "corpus": {"paths": [corpus_dir], "on_invalid_utf8": on_invalid_utf8},
+        "vocab": {"vocab_size": 600},
+        "data": {"max_seq_length": SEQ, "max_predictions_per_seq": PREDICTIONS,
+                 "eval_percent": 10, "num_shards": 2},
+        "model": {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64,
+                  "max_sequence_length": SEQ},
+        "train": {"batch_size": 16, "train_steps": 60, "steps_per_execution": 5,
+                  "learning_rate": 2e-3},
+    })
+
+
+def write_awkward_files(corpus_dir):
+    """An empty file, a JSON Lines file with one empty document, a file with invalid UTF-8."""
+    open(os.path.join(corpus_dir, "empty.txt"), "w").close()
+    with open(os.path.join(corpus_dir, "docs.jsonl"), "w") as f:
+        f.write(json.dumps({"text": "A JSON document about lists and dictionaries."}) + "\n")
+        f.write(json.dumps({"text": "   "}) + "\n")
+    with open(os.path.join(corpus_dir, "latin1.txt"), "wb") as f:
+        f.write(b"A fine document.\n\nThis one says caf\xe9 in Latin-1.\n")
+    with gzip.open(os.path.join(corpus_dir, "more.txt.gz"), "wt") as f:
+        f.write("Compressed text is read too.\n\nAnd split into documents.\n")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    corpus_dir = write_default_corpus(str(root / "corpus"), 120_000)
+    write_awkward_files(corpus_dir)
+    summary = run_local(tiny_config(corpus_dir), str(root / "out"))
+    return root, summary
+
+
+def read_records(examples_dir, split):
+    files = tf.io.gfile.glob(os.path.join(examples_dir, f"Split-{split}", "*"))
+    return list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+
+
+def test_awkward_inputs_are_counted_not_lost(run):
+    _, summary = run
+    counts = summary.document_counts
+    assert counts["files_skipped_empty"] == 1
+    assert counts["documents_skipped_empty"] == 1
+    assert counts["documents_skipped_invalid_utf8"] == 1
+    skipped = counts["documents_skipped_empty"] + counts["documents_skipped_invalid_utf8"]
+    assert counts["documents_read"] == (counts["documents_written_train"]
+                                        + counts["documents_written_eval"] + skipped)
+
+
+def test_records_parse_against_the_written_schema(run):
+    root, summary = run
+    schema_uri = latest_outputs(str(root / "out" / METADATA_FILE), "tiny",
+                                "MaskedLmExampleGen")["schema"][0]
+    with open(os.path.join(schema_uri, "schema.pbtxt")) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    spec = {}
+    for feature in schema.feature:
+        dtype = tf.int64 if feature.type == schema_pb2.INT else tf.float32
+        spec[feature.name] = tf.io.FixedLenFeature([d.size for d in feature.shape.dim], dtype)
+    assert spec == feature_spec(SEQ, PREDICTIONS)
+    for split in ("train", "eval"):
+        records = read_records(summary.examples_dir, split)
+        assert records, split
+        parsed = tf.io.parse_example(records, spec)
+        assert parsed["input_ids"].shape == (len(records), SEQ)
+
+
+def test_statistics_show_no_anomalies_against_the_schema(run):
+    import tensorflow_data_validation as tfdv
+
+    root, _ = run
+    metadata = str(root / "out" / METADATA_FILE)
+    stats_uri = latest_outputs(metadata, "tiny", "StatisticsGen")["statistics"][0]
+    schema_uri = latest_outputs(metadata, "tiny", "MaskedLmExampleGen")["schema"][0]
+    schema = tfdv.load_schema_text(os.path.join(schema_uri, "schema.pbtxt"))
+    stats = tfdv.load_stats_binary(os.path.join(stats_uri, "Split-train", "FeatureStats.pb"))
+    anomalies = tfdv.validate_statistics(stats, schema)
+    assert not anomalies.anomaly_info, anomalies
+
+
+def test_every_masked_position_obeys_the_masking_rules(run):
+    _, summary = run
+    vocabulary = read_vocabulary(summary.vocabulary_file)
+    special = {vocabulary.index(t) for t in SPECIAL_TOKENS}
+    mask_id = vocabulary.index("[MASK]")
+    parsed = tf.io.parse_example(read_records(summary.examples_dir, "train"),
+                                 feature_spec(SEQ, PREDICTIONS))
+    ids, input_mask = parsed["input_ids"].numpy(), parsed["input_mask"].numpy()
+    positions, labels = parsed["masked_lm_positions"].numpy(), parsed["masked_lm_ids"].numpy()
+    weights = parsed["masked_lm_weights"].numpy()
+    replaced_by_mask = total = 0
+    for row in range(len(ids)):
+        length, n = int(input_mask[row].sum()), int(weights[row].sum())
+        used = positions[row][:n]
+        original = ids[row][:length].copy()
+        original[used] = labels[row][:n]
+        candidates = sum(1 for token in original if token not in special)
+        assert n == num_tokens_to_mask(candidates, 0.15, PREDICTIONS)
+        assert list(used) == sorted(set(used))
+        assert all(1 <= p <= length - 2 for p in used)
+        assert not set(labels[row][:n]) & special
+        assert not weights[row][n:].any() and not positions[row][n:].any()
+        replaced_by_mask += int((ids[row][used] == mask_id).sum())
+        total += n
+    assert 0.7 < replaced_by_mask / total < 0.9
+
+
+def test_training_loss_falls(run):
+    _, summary = run
+    losses = summary.training.history["loss"]
+    assert losses[-1] < losses[0] - 0.5
+    assert summary.training.eval_loss is not None
+
+
+def test_saved_model_in_a_fresh_process_matches_the_keras_model(run, tmp_path):
+    _, summary = run
+    parsed = tf.io.parse_example(read_records(summary.examples_dir, "eval")[:4],
+                                 feature_spec(SEQ, PREDICTIONS))
+    inputs = {
+        "token_ids": parsed["input_ids"].numpy().astype("int32"),
+        "segment_ids": parsed["segment_ids"].numpy().astype("int32"),
+        "padding_mask": parsed["input_mask"].numpy().astype("int32"),
+        "mask_positions": parsed["masked_lm_positions"].numpy().astype("int32"),
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        import tensorflow_text
+        assert "cloze" not in sys.modules and "keras_hub" not in sys.modules
+        inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))
+        model = tf.saved_model.load({summary.serving_dir!r})
+        logits = model.signatures["serving_default"](**{{k: tf.constant(v) for k, v in inputs.items()}})["logits"]
+        fills = model.signatures["fill_mask"](texts=tf.constant(["the [MASK] of the list"]))
+        np.savez({str(tmp_path / 'out.npz')!r}, logits=logits.numpy(), tokens=fills["tokens"].numpy())
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "PYTHONPATH": ""},
+                   cwd=str(tmp_path))
+    out = np.load(tmp_path / "out.npz", allow_pickle=True)
+    vocabulary_size = len(read_vocabulary(summary.vocabulary_file))
+    assert out["logits"].shape == (4, PREDICTIONS, vocabulary_size)
+    keras_model = MaskedLM.from_preset(summary.preset_dir)
+    np.testing.assert_allclose(out["logits"], keras_model(inputs).numpy(), atol=1e-5)
+    assert out["tokens"].shape[:2] == (1, 8)
+
+
+def test_preset_reloads_with_identical_outputs(run, tmp_path):
+    _, summary = run
+    first = MaskedLM.from_preset(summary.preset_dir)
+    first.save_to_preset(str(tmp_path / "again"))
+    second = MaskedLM.from_preset(str(tmp_path / "again"))
+    text = ["the [MASK] of the list", "open a [MASK] and read it"]
+    assert first.fill_mask(text) == second.fill_mask(text)
+
+
+def test_cli_fill_mask_prints_top_five_from_both_formats(run):
+    _, summary = run
+    for model in (summary.serving_dir, summary.preset_dir):
+        result = subprocess.run(
+            [sys.executable, "-m", "cloze.pipeline.cli", "fill-mask", model, "the [MASK] is here"],
+            check=True, capture_output=True, text=True)
+        lines = result.stdout.strip().splitlines()
+        assert lines[0] == "the [MASK] is here"
+        assert lines[1].startswith("  [MASK] #1:") and len(lines[1].split()) == 2 + 2 * 5
+
+
+def test_invalid_utf8_fails_the_run_naming_file_and_line(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("Some text.\n\nMore text.\n")
+    (corpus / "bad.txt").write_bytes(b"Line one.\nLine two.\nBad \xff byte.\n")
+    with pytest.raises(Exception, match=r"bad\.txt:3"):
+        run_local(tiny_config(str(corpus), on_invalid_utf8="fail"), str(tmp_path / "out"))
