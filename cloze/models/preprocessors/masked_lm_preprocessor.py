@@ -6,6 +6,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from cloze.models import presets
+from cloze.models.layers.masked_lm_mask_generator import MaskedLMMaskGenerator
 from cloze.models.tokenizers.word_piece_tokenizer import WordPieceTokenizer
 
 MASK_TOKEN = "[MASK]"
@@ -13,15 +14,22 @@ MASK_TOKEN = "[MASK]"
 
 @keras.saving.register_keras_serializable(package="cloze")
 class MaskedLMPreprocessor(keras.layers.Layer):
-    """Packs text as ``[CLS] tokens [SEP]`` padded to ``sequence_length``.
+    """Raw text to masked-LM inputs: tokenize, pack ``[CLS] tokens [SEP]``, mask.
 
-    ``encode_masked_text`` keeps each literal ``[MASK]`` in the text as the mask
-    token (WordPiece alone would split it into ``[``, ``mask``, ``]``) and
-    reports where the masks are: the inputs of fill-mask.
+    Called on a batch of strings (e.g. inside ``MaskedLM.fit`` or a tf.data
+    ``map``), it returns ``(inputs, labels, sample_weights)`` with fresh dynamic
+    masks each time, chosen by ``MaskedLMMaskGenerator`` under the same rule as
+    the Beam data stage. ``encode_masked_text`` instead keeps each literal
+    ``[MASK]`` in the text (WordPiece alone would split it into ``[``, ``mask``,
+    ``]``) and reports where the masks are: the inputs of fill-mask.
 
     Args:
         tokenizer: a ``WordPieceTokenizer``.
         sequence_length: the packed length, ``[CLS]`` and ``[SEP]`` included.
+        mask_selection_rate: share of tokens chosen for prediction.
+        mask_selection_length: the most predictions per sequence.
+        mask_token_rate: share of chosen tokens replaced by ``[MASK]``.
+        random_token_rate: share replaced by a random token.
 
     Example:
     >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat"]
@@ -29,12 +37,55 @@ class MaskedLMPreprocessor(keras.layers.Layer):
     >>> x = pre.encode_masked_text(["the [MASK] sat"], num_masks=2)
     >>> x["token_ids"].numpy().tolist(), x["mask_positions"].numpy().tolist()
     ([[2, 5, 4, 7, 3, 0, 0, 0]], [[2, 0]])
+    >>> inputs, labels, weights = pre(["the cat sat the cat sat"])
+    >>> tuple(inputs["mask_positions"].shape), int(weights.numpy().sum())
+    ((1, 96), 1)
     """
 
-    def __init__(self, tokenizer, sequence_length=512, **kwargs):
+    def __init__(self, tokenizer, sequence_length=512, mask_selection_rate=0.15,
+                 mask_selection_length=96, mask_token_rate=0.8, random_token_rate=0.1,
+                 **kwargs):
         super().__init__(**kwargs)
+        # Called on Python lists of strings too, which Keras would refuse by default.
+        self._allow_non_tensor_positional_args = True
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
+        self.mask_selection_rate = mask_selection_rate
+        self.mask_selection_length = mask_selection_length
+        self.mask_token_rate = mask_token_rate
+        self.random_token_rate = random_token_rate
+        self._mask_generator = None
+        if tokenizer.vocabulary is not None:
+            self._build_mask_generator()
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def _build_mask_generator(self):
+        """Needs the vocabulary, which a preset loads after construction."""
+        self._mask_generator = MaskedLMMaskGenerator(
+                vocabulary_size=self.tokenizer.vocabulary_size(),
+                mask_selection_rate=self.mask_selection_rate,
+                mask_token_id=self.tokenizer.mask_token_id,
+                mask_selection_length=self.mask_selection_length,
+                unselectable_token_ids=self.tokenizer.special_token_ids(),
+                mask_token_rate=self.mask_token_rate,
+                random_token_rate=self.random_token_rate)
+
+    @property
+    def mask_generator(self) -> MaskedLMMaskGenerator:
+        if self._mask_generator is None:
+            raise ValueError("MaskedLMPreprocessor has no vocabulary yet; load a preset or "
+                             "give the tokenizer a vocabulary.")
+        return self._mask_generator
+
+    def call(self, x, y=None, sample_weight=None):
+        """Strings ``(batch,)`` to ``(inputs, mask_ids, mask_weights)`` for ``fit``."""
+        inputs = self.pack(self.tokenizer.tokenize(tf.convert_to_tensor(x, tf.string)))
+        masked = self.mask_generator(inputs["token_ids"])
+        inputs["token_ids"] = masked["token_ids"]
+        inputs["mask_positions"] = masked["mask_positions"]
+        return inputs, masked["mask_ids"], masked["mask_weights"]
 
     def _tokenize_keeping_masks(self, texts):
         pieces = tf_text.regex_split(texts, r"\[MASK\]", keep_delim_regex_pattern=r"\[MASK\]")
@@ -83,7 +134,11 @@ class MaskedLMPreprocessor(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"tokenizer": keras.layers.serialize(self.tokenizer),
-                       "sequence_length": self.sequence_length})
+                       "sequence_length": self.sequence_length,
+                       "mask_selection_rate": self.mask_selection_rate,
+                       "mask_selection_length": self.mask_selection_length,
+                       "mask_token_rate": self.mask_token_rate,
+                       "random_token_rate": self.random_token_rate})
         return config
 
     @classmethod
@@ -101,6 +156,7 @@ class MaskedLMPreprocessor(keras.layers.Layer):
 
     def load_preset_assets(self, preset: str) -> None:
         self.tokenizer.load_assets(presets.preset_file(preset, presets.TOKENIZER_ASSET_DIR))
+        self._build_mask_generator()
 
     @classmethod
     def from_preset(cls, preset: str, **kwargs):

@@ -2,6 +2,8 @@
 import os
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras.src.saving import saving_lib
 
 from cloze.models import presets
@@ -75,6 +77,37 @@ class MaskedLM(keras.Model):
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
                         **kwargs)
+
+    def _text_batches(self, x, batch_size):
+        """Raw strings (a list, an array, or a tf.data.Dataset of strings) as batches
+        run through the preprocessor; None when ``x`` is not text."""
+        if self.preprocessor is None:
+            return None
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if not (isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string):
+                return None
+            batches = x.batch(batch_size or 32) if spec.shape.rank == 0 else x
+        elif isinstance(x, (list, tuple, np.ndarray)) and len(x) and isinstance(x[0], (str, bytes)):
+            batches = tf.data.Dataset.from_tensor_slices(list(x)).batch(batch_size or 32)
+        else:
+            return None
+        return batches.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+            tf.data.AUTOTUNE)
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        """Keras ``fit``; raw strings are tokenized and dynamically masked on the fly."""
+        text = self._text_batches(x, batch_size)
+        if text is not None:
+            return super().fit(text, **kwargs)
+        return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        """Keras ``evaluate``; raw strings are preprocessed as in ``fit``."""
+        text = self._text_batches(x, batch_size)
+        if text is not None:
+            return super().evaluate(text, **kwargs)
+        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
 
     def fill_mask(self, texts, top_k=5, num_masks=8) -> list:
         """For each text, for each ``[MASK]`` in it, the ``top_k`` ``(token, score)`` fillers."""

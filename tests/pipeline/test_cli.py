@@ -1,0 +1,43 @@
+"""The ``cloze`` command line: help, config building and error reporting."""
+import subprocess
+import sys
+
+import pytest
+
+from cloze.config import ConfigError
+from cloze.pipeline.cli import build_config, main, make_parser
+
+
+def test_help_lists_every_subcommand_with_one_line():
+    result = subprocess.run([sys.executable, "-m", "cloze.pipeline.cli", "--help"],
+                            check=True, capture_output=True, text=True)
+    for command in ("run", "fill-mask", "default-corpus"):
+        assert any(line.strip().startswith(command) for line in result.stdout.splitlines())
+
+
+def test_set_overrides_and_shortcuts_build_the_config(tmp_path):
+    args = make_parser().parse_args([
+        "run", "--corpus", "a/", "--corpus", "b.jsonl", "--vocab-file", "v.txt",
+        "--set", "train.train_steps=7", "--set", "corpus.on_invalid_utf8=skip"])
+    config = build_config(args)
+    assert config.corpus.paths == ("a/", "b.jsonl")
+    assert config.vocab.vocab_file == "v.txt"
+    assert config.train.train_steps == 7
+    assert config.corpus.on_invalid_utf8 == "skip"
+
+
+def test_unknown_config_field_is_named():
+    args = make_parser().parse_args(["run", "--set", "train.epochs=3"])
+    with pytest.raises(ConfigError, match="train.epochs"):
+        build_config(args)
+
+
+def test_config_error_exits_2_with_a_one_line_message(capsys):
+    assert main(["run", "--set", "data.max_seq_length=4"]) == 2
+    err = capsys.readouterr().err
+    assert "data.max_seq_length=4 is invalid" in err
+
+
+def test_fill_mask_on_a_directory_that_is_no_model_says_so(tmp_path, capsys):
+    assert main(["fill-mask", str(tmp_path), "a [MASK]"]) == 2
+    assert "neither a SavedModel nor a Cloze preset" in capsys.readouterr().err
