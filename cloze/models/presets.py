@@ -27,8 +27,45 @@ TOKENIZER_CONFIG_FILE = "tokenizer.json"
 TOKENIZER_ASSET_DIR = os.path.join("assets", "tokenizer")
 
 
+KAGGLE_PREFIX = "kaggle://"
+HF_PREFIX = "hf://"
+
+
 class PresetError(ValueError):
     """A preset cannot be found or does not hold what was asked of it."""
+
+
+def resolve_handle(preset: str) -> str:
+    """A local directory for ``preset``: a path as is, ``hf://org/name`` from the local
+    Hugging Face cache. ``kaggle://`` handles need the network and are refused.
+    """
+    if preset.startswith(KAGGLE_PREFIX):
+        raise PresetError(
+            f"{preset}: Kaggle handles need a download, and Cloze runs offline; download the "
+            f"model elsewhere and pass its local directory instead.")
+    if preset.startswith(HF_PREFIX):
+        return hugging_face_cache_dir(preset[len(HF_PREFIX):])
+    return preset
+
+
+def hugging_face_cache_dir(repo_id: str) -> str:
+    """The cached snapshot of Hugging Face model ``org/name`` (``refs/main``, else the
+    newest snapshot) under ``$HF_HUB_CACHE`` or ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``.
+    """
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")),
+        "hub")
+    repo_dir = os.path.join(hub, "models--" + repo_id.replace("/", "--"))
+    snapshots = os.path.join(repo_dir, "snapshots")
+    if not os.path.isdir(snapshots) or not os.listdir(snapshots):
+        raise PresetError(f"hf://{repo_id} is not in the local Hugging Face cache ({repo_dir}); "
+                          f"Cloze does not download: fetch it with huggingface-cli on a "
+                          f"connected machine, or pass a checkpoint directory.")
+    ref = os.path.join(repo_dir, "refs", "main")
+    if os.path.exists(ref):
+        with open(ref, encoding="utf-8") as f:
+            return os.path.join(snapshots, f.read().strip())
+    return max((os.path.join(snapshots, d) for d in os.listdir(snapshots)), key=os.path.getmtime)
 
 
 def preset_file(preset: str, name: str) -> str:

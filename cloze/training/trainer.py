@@ -13,9 +13,8 @@ import tensorflow as tf
 from cloze.config import PipelineConfig
 from cloze.export.saved_model import export_saved_model
 from cloze.models import BertBackbone, MaskedLM, MaskedLMPreprocessor, WordPieceTokenizer
-from cloze.models.tasks.masked_lm import adamw
+from cloze.models.optimizers import WarmupLinearDecay, adamw
 from cloze.training.dataset import masked_lm_dataset
-from cloze.training.schedule import WarmupLinearDecay
 
 CONFIG_FILE = "cloze_config.json"
 RESULT_FILE = "training_result.json"

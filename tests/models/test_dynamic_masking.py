@@ -92,3 +92,12 @@ def test_masked_lm_fits_on_raw_strings(tiny_task):
     assert history["loss"][-1] < history["loss"][0]
     loss, accuracy = tiny_task.evaluate(texts, batch_size=8, verbose=0)
     assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
+
+
+def test_auto_compile_warms_up_then_decays_over_the_first_fit(tiny_task):
+    tiny_task.compile()
+    texts = ["the cat sat on the mat.", "a dog ran."] * 20
+    tiny_task.fit(texts, batch_size=8, epochs=2, verbose=0)
+    schedule = tiny_task.optimizer._learning_rate
+    assert (schedule.total_steps, schedule.warmup_steps) == (10, 1)
+    assert float(schedule(1)) == pytest.approx(5e-5) and float(schedule(10)) == 0.0

@@ -149,3 +149,35 @@ def test_fill_mask_returns_top_k_per_mask(tiny_task):
     scores = [score for _, score in fills[1][1]]
     assert len(scores) == 4 and scores == sorted(scores, reverse=True)
     assert all(token in tiny_task.preprocessor.tokenizer.vocabulary for token, _ in fills[0][0])
+
+
+def test_every_builtin_name_is_listed_and_bert_ones_build_without_weights():
+    from cloze.models.builtin_presets import BUILTIN_PRESETS
+
+    assert MaskedLM.presets == sorted(BUILTIN_PRESETS)
+    assert "bert_tiny_en_uncased" in BertBackbone.presets
+    assert all(name.startswith("bert_") for name in BertBackbone.presets)
+    task = MaskedLM.from_preset("bert_tiny_en_uncased", load_weights=False)
+    assert task.backbone.num_layers == 2 and task.backbone.vocabulary_size == 30522
+    assert type(Backbone.from_preset("bert_tiny_en_uncased", load_weights=False)) is BertBackbone
+
+
+def test_builtin_name_with_weights_explains_how_to_supply_them():
+    with pytest.raises(PresetError, match="ships no weights.*cloze convert"):
+        MaskedLM.from_preset("bert_tiny_en_uncased")
+
+
+def test_kaggle_handles_are_refused_offline():
+    with pytest.raises(PresetError, match="Kaggle.*offline"):
+        Backbone.from_preset("kaggle://keras/bert/keras/bert_tiny_en_uncased")
+
+
+def test_hf_handles_resolve_from_the_local_cache(tmp_path, monkeypatch, tiny_task):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(PresetError, match="not in the local Hugging Face cache"):
+        MaskedLM.from_preset("hf://org/tiny")
+    snapshot = tmp_path / "models--org--tiny" / "snapshots" / "abc123"
+    tiny_task.save_to_preset(str(snapshot))
+    (tmp_path / "models--org--tiny" / "refs").mkdir()
+    (tmp_path / "models--org--tiny" / "refs" / "main").write_text("abc123")
+    assert MaskedLM.from_preset("hf://org/tiny").count_params() == tiny_task.count_params()

@@ -3,7 +3,14 @@ import os
 
 import keras
 
-from cloze.models import presets
+from cloze.models import builtin_presets, presets
+
+
+class _PresetNames:
+    """``cls.presets``: the built-in preset names that build ``cls``."""
+
+    def __get__(self, instance, owner):
+        return builtin_presets.preset_names(owner)
 
 
 class Backbone(keras.Model):
@@ -21,6 +28,8 @@ class Backbone(keras.Model):
     >>> type(Backbone.from_preset(preset)).__name__
     'BertBackbone'
     """
+
+    presets = _PresetNames()
 
     def __init__(self, *args, dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,10 +55,17 @@ class Backbone(keras.Model):
 
     @classmethod
     def from_preset(cls, preset: str, load_weights: bool = True, **kwargs):
-        """Builds the backbone a preset directory describes; ``kwargs`` override its config.
+        """Builds the backbone a preset describes; ``kwargs`` override its config.
 
-        Called on ``Backbone`` itself, returns whichever subclass the preset names.
+        ``preset`` is a preset directory, ``hf://org/name`` (from the local Hugging
+        Face cache) or a built-in name from ``cls.presets`` (architecture only:
+        ``load_weights=False``). Called on ``Backbone`` itself, returns whichever
+        subclass the preset names.
         """
+        if preset in builtin_presets.BUILTIN_PRESETS:
+            _refuse_builtin_weights(preset, load_weights)
+            return builtin_presets.build_backbone(preset, cls, **kwargs)
+        preset = presets.resolve_handle(preset)
         backbone = presets.load_serialized(preset, presets.CONFIG_FILE, cls, **kwargs)
         if load_weights:
             backbone.load_weights(presets.preset_file(preset, presets.MODEL_WEIGHTS_FILE))
@@ -60,3 +76,11 @@ class Backbone(keras.Model):
         presets.save_serialized(self, preset_dir, presets.CONFIG_FILE)
         self.save_weights(os.path.join(preset_dir, presets.MODEL_WEIGHTS_FILE))
         presets.save_metadata(self, preset_dir)
+
+
+def _refuse_builtin_weights(name: str, load_weights: bool) -> None:
+    if load_weights:
+        raise presets.PresetError(
+            f"built-in preset {name!r} ships no weights (Cloze downloads nothing): pass "
+            f"load_weights=False for random weights, or load a preset directory or a converted "
+            f"checkpoint (`cloze convert SRC DST`).")

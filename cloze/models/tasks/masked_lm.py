@@ -6,22 +6,17 @@ import numpy as np
 import tensorflow as tf
 from keras.src.saving import saving_lib
 
-from cloze.models import presets
-from cloze.models.backbones.backbone import Backbone
+from cloze.models import builtin_presets, presets
+from cloze.models.backbones.backbone import Backbone, _PresetNames
 from cloze.models.heads.masked_lm_head import MaskedLMHead
+from cloze.models.optimizers import WarmupLinearDecay, adamw
 from cloze.models.preprocessors.masked_lm_preprocessor import MaskedLMPreprocessor
 from cloze.models.tasks.fill_mask import fill_mask, format_fills
 
-# BERT's recipe: decoupled weight decay everywhere but layer-norm scales/offsets and biases.
-NO_DECAY_PATTERN = r"^(gamma|beta|bias|output_bias)$"
-
-
-def adamw(learning_rate=5e-5, weight_decay=0.01, **kwargs) -> keras.optimizers.AdamW:
-    """AdamW with BERT's exclusions from weight decay."""
-    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
-                                       epsilon=1e-6, **kwargs)
-    optimizer._exclude_from_weight_decay_pattern = NO_DECAY_PATTERN
-    return optimizer
+# "auto" compile: the peak learning rate and warmup share a BERT trainer picks for
+# continued pretraining and fine-tuning.
+AUTO_PEAK_LEARNING_RATE = 5e-5
+AUTO_WARMUP_SHARE = 0.1
 
 
 @keras.saving.register_keras_serializable(package="cloze")
@@ -51,6 +46,8 @@ class MaskedLM(keras.Model):
     (2, 2, 50)
     """
 
+    presets = _PresetNames()
+
     def __init__(self, backbone, preprocessor=None, **kwargs):
         inputs = dict(backbone.input)
         mask_positions = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
@@ -66,10 +63,14 @@ class MaskedLM(keras.Model):
         self.masked_lm_head = head
 
     def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
-        """``"auto"``: AdamW (no decay on norms and biases), cross-entropy over the
-        masked positions weighted by ``masked_lm_weights``, and masked-token accuracy."""
+        """``"auto"``: AdamW (no decay on norms and biases) whose learning rate warms up
+        over the first 10% of the steps of the first ``fit`` to 5e-5 and then decays
+        linearly to 0; cross-entropy over the masked positions weighted by
+        ``mask_weights``; and masked-token accuracy."""
+        self._auto_schedule = None
         if optimizer == "auto":
-            optimizer = adamw()
+            self._auto_schedule = WarmupLinearDecay(AUTO_PEAK_LEARNING_RATE, warmup_steps=0)
+            optimizer = adamw(self._auto_schedule)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction="mean_with_sample_weight")
@@ -95,12 +96,31 @@ class MaskedLM(keras.Model):
         return batches.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
             tf.data.AUTOTUNE)
 
-    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+    def _size_auto_schedule(self, data, batch_size, epochs, steps_per_epoch):
+        """Fits the "auto" schedule to the first ``fit``'s length, when it is known."""
+        schedule, self._auto_schedule = getattr(self, "_auto_schedule", None), None
+        if schedule is None:
+            return
+        if steps_per_epoch is None:
+            if isinstance(data, tf.data.Dataset):
+                cardinality = int(data.cardinality())
+                steps_per_epoch = cardinality if cardinality > 0 else None
+            elif data is not None:
+                first = next(iter(data.values())) if isinstance(data, dict) else data
+                steps_per_epoch = -(-len(first) // (batch_size or 32))
+        if steps_per_epoch:
+            schedule.total_steps = steps_per_epoch * epochs
+            schedule.warmup_steps = round(AUTO_WARMUP_SHARE * schedule.total_steps)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
         """Keras ``fit``; raw strings are tokenized and dynamically masked on the fly."""
         text = self._text_batches(x, batch_size)
+        self._size_auto_schedule(text if text is not None else x, batch_size, epochs,
+                                 steps_per_epoch)
         if text is not None:
-            return super().fit(text, **kwargs)
-        return super().fit(x, y, batch_size=batch_size, **kwargs)
+            return super().fit(text, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs,
+                           steps_per_epoch=steps_per_epoch, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         """Keras ``evaluate``; raw strings are preprocessed as in ``fit``."""
@@ -143,7 +163,14 @@ class MaskedLM(keras.Model):
 
     @classmethod
     def from_preset(cls, preset: str, load_weights: bool = True, **kwargs):
-        """Rebuilds the task a preset describes; falls back to a fresh head on its backbone."""
+        """Rebuilds the task a preset describes; falls back to a fresh head on its backbone.
+
+        ``preset`` is anything ``Backbone.from_preset`` takes; a built-in name
+        gives a randomly initialised model without a preprocessor.
+        """
+        if preset in builtin_presets.BUILTIN_PRESETS:
+            return cls(Backbone.from_preset(preset, load_weights=load_weights), **kwargs)
+        preset = presets.resolve_handle(preset)
         task_config = os.path.join(preset, presets.TASK_CONFIG_FILE)
         if os.path.exists(task_config):
             task = presets.load_serialized(preset, presets.TASK_CONFIG_FILE, cls, **kwargs)
