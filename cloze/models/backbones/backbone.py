@@ -34,6 +34,9 @@ class Backbone(keras.Model):
     def __init__(self, *args, dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._backbone_dtype = dtype
+        if dtype is not None:
+            # The functional model itself reports the policy its layers were built with.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
     @property
     def token_embedding(self):
