@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PACKINGS = ("full_sentences", "sentences", "doc_pairs")
 
 
 class ConfigError(ValueError):
@@ -39,23 +40,50 @@ class CorpusConfig:
         paths: files, directories or globs (any filesystem Beam can read).
             Empty means the built-in default corpus.
         text_field: the JSON Lines field that holds a document's text.
+        text_field: the field that holds a document's text: the JSON Lines key,
+            the CSV or Parquet column, the ``tf.train.Example`` bytes feature.
         on_invalid_utf8: ``"fail"`` stops with an error naming file and line;
-            ``"skip"`` skips the document and counts it.
+            ``"skip"`` skips the document and counts it; ``"replace"`` keeps
+            it with U+FFFD in place of the bad bytes.
         default_corpus_bytes: size cap of the built-in default corpus.
+        one_document_per_line: plain text holds one document per line instead
+            of blank-line-separated documents.
+        normalization: Unicode normal form applied to every document,
+            ``"none"``, ``"NFC"`` or ``"NFKC"``.
+        lower_case: lower-case every document.
+        strip_accents: remove combining accents (after NFD) from every document.
+        clean_whitespace: collapse runs of spaces and tabs to one space, drop
+            trailing spaces on a line and control characters other than
+            ``\\n`` and ``\\t``.
+        deduplicate: keep one of each set of documents with identical text
+            (after normalisation), the one with the smallest id.
+        max_document_bytes: documents larger than this (UTF-8 bytes) are
+            skipped and counted.
     """
 
     paths: Tuple[str, ...] = ()
     text_field: str = "text"
     on_invalid_utf8: str = "fail"
     default_corpus_bytes: int = 3_000_000
+    one_document_per_line: bool = False
+    normalization: str = "none"
+    lower_case: bool = False
+    strip_accents: bool = False
+    clean_whitespace: bool = False
+    deduplicate: bool = False
+    max_document_bytes: int = 10_000_000
 
     def __post_init__(self):
         object.__setattr__(self, "paths", tuple(self.paths))
-        _check(self.on_invalid_utf8 in ("fail", "skip"), "corpus.on_invalid_utf8",
-               self.on_invalid_utf8, "'fail' or 'skip'")
+        _check(self.on_invalid_utf8 in ("fail", "skip", "replace"), "corpus.on_invalid_utf8",
+               self.on_invalid_utf8, "'fail', 'skip' or 'replace'")
         _check(bool(self.text_field), "corpus.text_field", self.text_field, "a field name")
         _check(self.default_corpus_bytes > 0, "corpus.default_corpus_bytes",
                self.default_corpus_bytes, "a positive byte count")
+        _check(self.normalization in ("none", "NFC", "NFKC"), "corpus.normalization",
+               self.normalization, "'none', 'NFC' or 'NFKC'")
+        _check(self.max_document_bytes > 0, "corpus.max_document_bytes",
+               self.max_document_bytes, "a positive byte count")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +118,32 @@ class DataConfig:
             token; the rest keep their token.
         eval_percent: the share of documents, by a hash of their id, that go to
             the eval split.
-        num_shards: TFRecord shards per split.
+        num_shards: TFRecord shards per split; a shard is sorted in one
+            worker's memory before it is written, so give large corpora many.
         seed: the seed of every random choice; the same seed gives the same data.
+        packing: ``"full_sentences"`` (RoBERTa: contiguous sentences packed up
+            to the length across documents, ``[SEP]`` between documents),
+            ``"sentences"`` (one document per sequence, long ones split) or
+            ``"doc_pairs"`` (BERT's segments A and B with a pair label).
+        packing_buckets: ``full_sentences`` and ``doc_pairs`` group documents
+            into this many buckets by a hash of their id; a bucket is packed in
+            one worker's memory, and ``doc_pairs`` draws random next segments
+            from the same bucket.
+        short_seq_prob: ``doc_pairs``: the share of documents whose pairs aim
+            at a random shorter length, as BERT.
+        pair_task: ``doc_pairs``: ``"next_sentence"`` (BERT: label 1 when
+            segment B is from another document) or ``"sentence_order"``
+            (ALBERT: label 1 when A and B are swapped).
+        dupe_factor: copies of the data, each with different masks (and, for
+            ``doc_pairs``, different pairs).
+        masking: ``"static"`` masks in the data stage; ``"none"`` writes
+            unmasked sequences for dynamic masking in the trainer.
+        whole_word_masking: choose whole words (a token and its ``##`` pieces).
+        max_ngram: choose n-grams of up to this many words (or tokens), shorter
+            ones likelier (ALBERT's 1/n weights); 1 turns n-grams off.
+        feature_names: ``"bert"`` (``input_ids``, ``segment_ids``) or
+            ``"model_garden"`` (``input_word_ids``, ``input_type_ids``, as TF
+            Model Garden's ``use_v2_feature_names``).
     """
 
     max_seq_length: int = 128
@@ -102,6 +154,15 @@ class DataConfig:
     eval_percent: int = 5
     num_shards: int = 2
     seed: int = 12345
+    packing: str = "full_sentences"
+    packing_buckets: int = 64
+    short_seq_prob: float = 0.1
+    pair_task: str = "next_sentence"
+    dupe_factor: int = 1
+    masking: str = "static"
+    whole_word_masking: bool = False
+    max_ngram: int = 1
+    feature_names: str = "bert"
 
     def __post_init__(self):
         _check(self.max_seq_length >= 8, "data.max_seq_length", self.max_seq_length, ">= 8")
@@ -116,18 +177,40 @@ class DataConfig:
                (self.mask_token_rate, self.random_token_rate), "non-negative rates summing to <= 1")
         _check(0 <= self.eval_percent < 100, "data.eval_percent", self.eval_percent, "0..99")
         _check(self.num_shards >= 1, "data.num_shards", self.num_shards, ">= 1")
+        _check(self.packing in PACKINGS, "data.packing", self.packing, " or ".join(PACKINGS))
+        _check(self.packing_buckets >= 1, "data.packing_buckets", self.packing_buckets, ">= 1")
+        _check(0.0 <= self.short_seq_prob <= 1.0, "data.short_seq_prob", self.short_seq_prob,
+               "a probability in [0, 1]")
+        _check(self.pair_task in ("next_sentence", "sentence_order"), "data.pair_task",
+               self.pair_task, "'next_sentence' or 'sentence_order'")
+        _check(self.dupe_factor >= 1, "data.dupe_factor", self.dupe_factor, ">= 1")
+        _check(self.masking in ("static", "none"), "data.masking", self.masking,
+               "'static' or 'none'")
+        _check(self.max_ngram >= 1, "data.max_ngram", self.max_ngram, ">= 1")
+        _check(self.feature_names in ("bert", "model_garden"), "data.feature_names",
+               self.feature_names, "'bert' or 'model_garden'")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The BERT backbone's architecture (keras-hub's ``BertBackbone`` arguments)."""
+    """The backbone's architecture.
 
+    Args:
+        backbone: a Cloze backbone class name (``BertBackbone``, ``AlbertBackbone``, ...).
+        num_layers, num_heads, hidden_dim, intermediate_dim, dropout,
+            max_sequence_length: the arguments every BERT-family backbone shares.
+        options: further constructor arguments of that backbone, e.g.
+            ``{"embedding_dim": 128, "num_groups": 1}`` for ALBERT.
+    """
+
+    backbone: str = "BertBackbone"
     num_layers: int = 2
     num_heads: int = 2
     hidden_dim: int = 128
     intermediate_dim: int = 512
     dropout: float = 0.1
     max_sequence_length: int = 512
+    options: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         _check(self.num_layers >= 1, "model.num_layers", self.num_layers, ">= 1")
@@ -140,39 +223,80 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation: AdamW with linear warmup then linear decay.
+    """Optimisation, precision, distribution and checkpointing of one training run.
 
     Args:
-        batch_size: sequences per step.
+        batch_size: sequences per step (global, across replicas).
         train_steps: optimizer steps.
         eval_steps: eval batches (0: the whole eval split).
+        optimizer: ``"adamw"`` or ``"lamb"``; neither decays norms and biases.
         learning_rate: peak learning rate.
         warmup_ratio: share of the steps spent in linear warmup.
-        weight_decay: decoupled weight decay (not on norms and biases).
+        decay_power: shape of the decay to 0 after warmup: 1.0 linear, other
+            values polynomial (BERT's polynomial decay with power 1.0 is linear).
+        weight_decay: decoupled weight decay.
+        clip_norm: global gradient-norm clipping (None: off).
+        gradient_accumulation_steps: batches whose gradients are summed per update.
+        dtype_policy: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``
+            (with dynamic loss scaling).
         steps_per_execution: steps run per call into the compiled graph.
-        jit_compile: compile the train step with XLA.
-        seed: weight initialisation and dropout seed.
+        jit_compile: compile the train step with XLA (Keras' "auto" would turn
+            it off on CPU and under tf.distribute).
+        distribution: ``"auto"`` (mirrored over all local GPUs when there are
+            several, else none), ``"none"``, ``"mirrored"``, ``"multi_worker"``
+            (from ``TF_CONFIG``) or ``"tpu"`` (with ``tpu_address``).
+        tpu_address: the TPU name or grpc address for ``distribution="tpu"``.
+        checkpoint_every_steps: checkpoint cadence (0: at every log point).
+        init_preset: a preset directory (or ``hf://`` handle) to continue from
+            instead of random weights.
+        seed: weight initialisation, dropout and data-order seed.
     """
 
     batch_size: int = 32
     train_steps: int = 400
     eval_steps: int = 0
+    optimizer: str = "adamw"
     learning_rate: float = 1e-3
     warmup_ratio: float = 0.1
+    decay_power: float = 1.0
     weight_decay: float = 0.01
+    clip_norm: Optional[float] = 1.0
+    gradient_accumulation_steps: int = 1
+    dtype_policy: str = "float32"
     steps_per_execution: int = 10
     jit_compile: bool = True
+    distribution: str = "auto"
+    tpu_address: Optional[str] = None
+    checkpoint_every_steps: int = 0
+    init_preset: Optional[str] = None
     seed: int = 0
 
     def __post_init__(self):
         _check(self.batch_size >= 1, "train.batch_size", self.batch_size, ">= 1")
         _check(self.train_steps >= 1, "train.train_steps", self.train_steps, ">= 1")
         _check(self.eval_steps >= 0, "train.eval_steps", self.eval_steps, ">= 0")
+        _check(self.optimizer in ("adamw", "lamb"), "train.optimizer", self.optimizer,
+               "'adamw' or 'lamb'")
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", self.warmup_ratio,
                "a share in [0, 1)")
+        _check(self.decay_power > 0, "train.decay_power", self.decay_power, "> 0")
+        _check(self.clip_norm is None or self.clip_norm > 0, "train.clip_norm", self.clip_norm,
+               "None or > 0")
+        _check(self.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps",
+               self.gradient_accumulation_steps, ">= 1")
+        _check(self.dtype_policy in ("float32", "mixed_bfloat16", "mixed_float16"),
+               "train.dtype_policy", self.dtype_policy,
+               "'float32', 'mixed_bfloat16' or 'mixed_float16'")
         _check(self.steps_per_execution >= 1, "train.steps_per_execution",
                self.steps_per_execution, ">= 1")
+        _check(self.distribution in ("auto", "none", "mirrored", "multi_worker", "tpu"),
+               "train.distribution", self.distribution,
+               "'auto', 'none', 'mirrored', 'multi_worker' or 'tpu'")
+        _check(self.distribution != "tpu" or bool(self.tpu_address), "train.tpu_address",
+               self.tpu_address, "a TPU name or address when train.distribution='tpu'")
+        _check(self.checkpoint_every_steps >= 0, "train.checkpoint_every_steps",
+               self.checkpoint_every_steps, ">= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,17 +4,24 @@ import json
 import logging
 import math
 import os
+import time
 import warnings
 from typing import Dict, List, Optional
 
 import keras
 import tensorflow as tf
 
-from cloze.config import PipelineConfig
+from cloze.config import ConfigError, PipelineConfig, TrainConfig
+from cloze.data.wordpiece import read_vocabulary
 from cloze.export.saved_model import export_saved_model
-from cloze.models import BertBackbone, MaskedLM, MaskedLMPreprocessor, WordPieceTokenizer
-from cloze.models.optimizers import WarmupLinearDecay, adamw
-from cloze.training.dataset import masked_lm_dataset
+from cloze.models import MaskedLM, MaskedLMPreprocessor, WordPieceTokenizer
+from cloze.models.backbones.backbone import Backbone
+from cloze.models.optimizers import NO_DECAY_PATTERN, WarmupLinearDecay, adamw
+from cloze.training.callbacks import Resilience, Throughput, TrainingPreempted
+from cloze.training.checkpoints import TrainingCheckpoint
+from cloze.training.dataset import RecordLayout, masked_lm_dataset, matching_files
+from cloze.training.report import write_training_report
+from cloze.training.strategy import distribution_strategy
 
 CONFIG_FILE = "cloze_config.json"
 RESULT_FILE = "training_result.json"
@@ -24,21 +31,28 @@ LOG_POINTS = 10
 
 @dataclasses.dataclass(frozen=True)
 class TrainingOutputs:
-    """Where training writes: the SavedModel, the preset and the logs."""
+    """Where training writes: the SavedModel, the preset, the logs and the checkpoints
+    (by default ``<log_dir>/checkpoints``; rerunning with the same directory resumes)."""
 
     serving_dir: str
     preset_dir: str
     log_dir: str
+    checkpoint_dir: Optional[str] = None
+
+    @property
+    def checkpoints(self) -> str:
+        return self.checkpoint_dir or os.path.join(self.log_dir, "checkpoints")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingResult:
-    """Loss and accuracy per log point, and the final eval numbers."""
+    """Loss and accuracy per log point, the final eval numbers, and the speed."""
 
     steps: List[int]
     history: Dict[str, List[float]]
     eval_loss: Optional[float]
     eval_accuracy: Optional[float]
+    tokens_per_second: Optional[float] = None
 
     @property
     def train_loss(self) -> float:
@@ -54,18 +68,100 @@ class TrainingResult:
         return cls(**values)
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How ``train_steps`` splits into Keras epochs (log points) and checkpoints."""
+
+    total: int
+    steps_per_epoch: int
+    checkpoint_every: int
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> "Schedule":
+        # Callbacks see every steps_per_execution-th batch, so every boundary is a multiple.
+        unit = config.steps_per_execution
+        points = max(1, min(LOG_POINTS, config.train_steps // unit))
+        steps_per_epoch = unit * math.ceil(config.train_steps / points / unit)
+        every = config.checkpoint_every_steps or steps_per_epoch
+        return cls(total=steps_per_epoch * points, steps_per_epoch=steps_per_epoch,
+                   checkpoint_every=unit * math.ceil(every / unit))
+
+
 def build_task(config: PipelineConfig, vocabulary) -> MaskedLM:
-    """A fresh ``MaskedLM`` over a ``BertBackbone`` sized by the config and vocabulary."""
+    """A ``MaskedLM`` for the config: continued from ``train.init_preset``, or fresh."""
     tokenizer = WordPieceTokenizer(vocabulary, lowercase=config.vocab.lower_case)
-    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(),
-                            **dataclasses.asdict(config.model))
-    preprocessor = MaskedLMPreprocessor(tokenizer, sequence_length=config.data.max_seq_length)
+    preprocessor = MaskedLMPreprocessor(
+        tokenizer, sequence_length=config.data.max_seq_length,
+        mask_selection_rate=config.data.masked_lm_prob,
+        mask_selection_length=config.data.max_predictions_per_seq,
+        mask_token_rate=config.data.mask_token_rate,
+        random_token_rate=config.data.random_token_rate)
+    policy = config.train.dtype_policy
+    if config.train.init_preset:
+        backbone = Backbone.from_preset(config.train.init_preset, dtype=policy)
+    else:
+        backbone_cls = keras.saving.get_registered_object(f"cloze>{config.model.backbone}")
+        if backbone_cls is None or not issubclass(backbone_cls, Backbone):
+            raise ConfigError(f"model.backbone={config.model.backbone!r} is not a Cloze backbone; "
+                              f"expected a class name such as 'BertBackbone'.")
+        model = dataclasses.asdict(config.model)
+        backbone = backbone_cls(vocabulary_size=tokenizer.vocabulary_size(),
+                                **{k: v for k, v in model.items() if k not in ("backbone", "options")},
+                                **config.model.options, dtype=policy)
     return MaskedLM(backbone, preprocessor)
 
 
-def _eval_dataset(pattern, config: PipelineConfig):
+def build_optimizer(config: TrainConfig, total_steps: int):
+    """AdamW or LAMB with warmup and (polynomial) decay, clipping and accumulation."""
+    schedule = WarmupLinearDecay(config.learning_rate, round(config.warmup_ratio * total_steps),
+                                 total_steps, power=config.decay_power)
+    common = dict(global_clipnorm=config.clip_norm,
+                  gradient_accumulation_steps=(config.gradient_accumulation_steps
+                                               if config.gradient_accumulation_steps > 1 else None))
+    if config.optimizer == "adamw":
+        optimizer = adamw(schedule, weight_decay=config.weight_decay, **common)
+    else:
+        optimizer = keras.optimizers.Lamb(learning_rate=schedule, epsilon=1e-6, **common)
+        optimizer._exclude_from_weight_decay_pattern = NO_DECAY_PATTERN
+    if config.dtype_policy == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def check_inputs(config: PipelineConfig, train_pattern: str, vocabulary: str, task: MaskedLM,
+                 replicas: int) -> None:
+    """Catches what would fail mid-run, before the first step, naming what is wrong."""
+    files = matching_files(train_pattern)
+    backbone = task.backbone
+    vocabulary_size = len(read_vocabulary(vocabulary))
+    if backbone.vocabulary_size != vocabulary_size:
+        raise ConfigError(f"the backbone has vocabulary_size={backbone.vocabulary_size} but "
+                          f"{vocabulary} holds {vocabulary_size} tokens; train with the "
+                          f"vocabulary the backbone was trained with.")
+    if config.data.max_seq_length > backbone.max_sequence_length:
+        raise ConfigError(f"data.max_seq_length={config.data.max_seq_length} exceeds the "
+                          f"backbone's max_sequence_length={backbone.max_sequence_length}.")
+    layout = RecordLayout.of(files)
+    first = next(iter(tf.data.TFRecordDataset(files[:1], compression_type="GZIP")))
+    example = tf.train.Example.FromString(first.numpy())
+    name = "input_word_ids" if layout.model_garden_names else "input_ids"
+    length = len(example.features.feature[name].int64_list.value)
+    if length != config.data.max_seq_length:
+        raise ConfigError(f"{files[0]}: {name} has length {length} but data.max_seq_length="
+                          f"{config.data.max_seq_length}; use the data config the shards "
+                          f"were written with.")
+    if config.train.batch_size % replicas:
+        raise ConfigError(f"train.batch_size={config.train.batch_size} is not divisible by "
+                          f"the {replicas} replicas of train.distribution="
+                          f"{config.train.distribution!r}.")
+
+
+def _eval_dataset(pattern, config: PipelineConfig, mask_generator):
     """The eval batches and their count (None when the eval split is empty)."""
-    dataset = masked_lm_dataset(pattern, config.data, config.train.batch_size, training=False)
+    if not tf.io.gfile.glob(pattern):
+        return None, 0
+    dataset = masked_lm_dataset(pattern, config.data, config.train.batch_size, training=False,
+                                mask_generator=mask_generator)
     if config.train.eval_steps:
         dataset = dataset.take(config.train.eval_steps)
     batches = sum(1 for _ in dataset)
@@ -77,7 +173,11 @@ def _eval_dataset(pattern, config: PipelineConfig):
 
 def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabulary: str,
           outputs: TrainingOutputs) -> TrainingResult:
-    """Trains a masked LM on the TFRecords and writes the SavedModel, preset and logs.
+    """Trains a masked LM on the TFRecords and writes the SavedModel, preset, report and logs.
+
+    Checkpoints go to ``outputs.checkpoints`` every ``train.checkpoint_every_steps``
+    and at SIGTERM; calling ``train`` again with the same outputs resumes from
+    the newest one (weights, optimizer, dropout seeds and data position).
 
     Example (with shards and a vocabulary from the data stage)::
 
@@ -89,30 +189,57 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
     # MLM pretraining leaves BERT's pooler unused, by design (it serves sentence tasks).
     warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
     keras.utils.set_random_seed(train_config.seed)
-    task = build_task(config, vocabulary)
-    points = max(1, min(LOG_POINTS, train_config.train_steps // train_config.steps_per_execution))
-    steps_per_point = math.ceil(train_config.train_steps / points)
-    total_steps = points * steps_per_point
-    schedule = WarmupLinearDecay(train_config.learning_rate,
-                                 round(train_config.warmup_ratio * total_steps), total_steps)
-    task.compile(optimizer=adamw(schedule, weight_decay=train_config.weight_decay),
-                 jit_compile=train_config.jit_compile,
-                 steps_per_execution=min(train_config.steps_per_execution, steps_per_point))
-    train_data = masked_lm_dataset(train_pattern, config.data, train_config.batch_size,
-                                   training=True, seed=train_config.seed)
-    eval_data, eval_batches = _eval_dataset(eval_pattern, config)
-    history = task.fit(
-        train_data, epochs=points, steps_per_epoch=steps_per_point,
-        validation_data=eval_data, validation_steps=eval_batches or None, verbose=2,
-        callbacks=[keras.callbacks.TensorBoard(os.path.join(outputs.log_dir, "tensorboard"))])
+    schedule = Schedule.of(train_config)
+    strategy = distribution_strategy(train_config)
+    with strategy.scope():
+        task = build_task(config, vocabulary)
+        check_inputs(config, train_pattern, vocabulary, task, strategy.num_replicas_in_sync)
+        task.compile(optimizer=build_optimizer(train_config, schedule.total),
+                     jit_compile=train_config.jit_compile,
+                     steps_per_execution=train_config.steps_per_execution)
+        task.optimizer.build(task.trainable_variables)
+    checkpoint = TrainingCheckpoint(outputs.checkpoints)
+    state = checkpoint.restore(task)
+    start, history = state["batches"], state["history"]
+    mask_generator = task.preprocessor.mask_generator
+    eval_data, eval_batches = _eval_dataset(eval_pattern, config, mask_generator)
+    resilience = Resilience(checkpoint, start, schedule.total, schedule.steps_per_epoch,
+                            schedule.checkpoint_every, history)
+    throughput = Throughput(train_config.batch_size * config.data.max_seq_length)
+    if start < schedule.total:
+        if start:
+            print(f"cloze [train] resuming at step {start} from {checkpoint.directory}",
+                  flush=True)
+        train_data = masked_lm_dataset(train_pattern, config.data, train_config.batch_size,
+                                       training=True, seed=train_config.seed, skip_batches=start,
+                                       mask_generator=mask_generator)
+        started = time.perf_counter()
+        task.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
+                 epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
+                 validation_data=eval_data, validation_steps=eval_batches or None, verbose=2,
+                 callbacks=[resilience, throughput,
+                            keras.callbacks.TensorBoard(os.path.join(outputs.log_dir, "tensorboard"))])
+        if resilience.preempted:
+            raise TrainingPreempted(
+                f"stopped by SIGTERM after step {resilience.batches}; checkpoint in "
+                f"{checkpoint.directory}: run the same command again to resume.")
+        logging.info("trained %d steps in %.1fs", resilience.batches - start,
+                     time.perf_counter() - started)
     eval_loss = eval_accuracy = None
     if eval_data is not None:
         eval_loss, eval_accuracy = task.evaluate(eval_data, steps=eval_batches, verbose=0)
-    result = TrainingResult(
-        steps=[steps_per_point * (i + 1) for i in range(points)],
-        history={k: [float(v) for v in values] for k, values in history.history.items()},
-        eval_loss=eval_loss, eval_accuracy=eval_accuracy)
+    speed = (sum(throughput.tokens_per_second[1:]) / len(throughput.tokens_per_second[1:])
+             if len(throughput.tokens_per_second) > 1 else None)
+    result = TrainingResult(steps=history.get("step", []),
+                            history={k: v for k, v in history.items() if k != "step"},
+                            eval_loss=eval_loss, eval_accuracy=eval_accuracy,
+                            tokens_per_second=speed)
+    _write_outputs(task, config, result, outputs)
+    return result
 
+
+def _write_outputs(task, config: PipelineConfig, result: TrainingResult,
+                   outputs: TrainingOutputs) -> None:
     task.save_to_preset(outputs.preset_dir)
     export_saved_model(task, outputs.serving_dir)
     for directory in (outputs.preset_dir, outputs.log_dir):
@@ -121,4 +248,5 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
             f.write(json.dumps(config.to_dict(), indent=2, sort_keys=True))
     with tf.io.gfile.GFile(os.path.join(outputs.log_dir, RESULT_FILE), "w") as f:
         f.write(result.to_json())
-    return result
+    write_training_report(outputs.log_dir, {"step": result.steps, **result.history},
+                          config.to_dict(), {"tokens_per_second": result.tokens_per_second})
