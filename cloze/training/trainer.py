@@ -53,6 +53,7 @@ class TrainingResult:
     eval_loss: Optional[float]
     eval_accuracy: Optional[float]
     tokens_per_second: Optional[float] = None
+    replicas: int = 1
 
     @property
     def train_loss(self) -> float:
@@ -189,8 +190,15 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
     # MLM pretraining leaves BERT's pooler unused, by design (it serves sentence tasks).
     warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
     keras.utils.set_random_seed(train_config.seed)
-    schedule = Schedule.of(train_config)
     strategy = distribution_strategy(train_config)
+    replicated = strategy.num_replicas_in_sync > 1
+    if replicated and train_config.steps_per_execution > 1:
+        # Keras 3.12's multi-step loop fails under tf.distribute ("must feed a value
+        # for placeholder"); one step per call is the working configuration.
+        logging.warning("train.steps_per_execution=%d runs as 1 under %d replicas",
+                        train_config.steps_per_execution, strategy.num_replicas_in_sync)
+        train_config = dataclasses.replace(train_config, steps_per_execution=1)
+    schedule = Schedule.of(train_config)
     with strategy.scope():
         task = build_task(config, vocabulary)
         check_inputs(config, train_pattern, vocabulary, task, strategy.num_replicas_in_sync)
@@ -203,6 +211,8 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
     start, history = state["batches"], state["history"]
     mask_generator = task.preprocessor.mask_generator
     eval_data, eval_batches = _eval_dataset(eval_pattern, config, mask_generator)
+    # Distributed eval splits batches across replicas; let it run to the end of the data.
+    eval_steps = None if replicated else eval_batches or None
     resilience = Resilience(checkpoint, start, schedule.total, schedule.steps_per_epoch,
                             schedule.checkpoint_every, history)
     throughput = Throughput(train_config.batch_size * config.data.max_seq_length)
@@ -216,7 +226,7 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
         started = time.perf_counter()
         task.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
                  epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
-                 validation_data=eval_data, validation_steps=eval_batches or None, verbose=2,
+                 validation_data=eval_data, validation_steps=eval_steps, verbose=2,
                  callbacks=[resilience, throughput,
                             keras.callbacks.TensorBoard(os.path.join(outputs.log_dir, "tensorboard"))])
         if resilience.preempted:
@@ -227,13 +237,13 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
                      time.perf_counter() - started)
     eval_loss = eval_accuracy = None
     if eval_data is not None:
-        eval_loss, eval_accuracy = task.evaluate(eval_data, steps=eval_batches, verbose=0)
+        eval_loss, eval_accuracy = task.evaluate(eval_data, steps=eval_steps, verbose=0)
     speed = (sum(throughput.tokens_per_second[1:]) / len(throughput.tokens_per_second[1:])
              if len(throughput.tokens_per_second) > 1 else None)
     result = TrainingResult(steps=history.get("step", []),
                             history={k: v for k, v in history.items() if k != "step"},
                             eval_loss=eval_loss, eval_accuracy=eval_accuracy,
-                            tokens_per_second=speed)
+                            tokens_per_second=speed, replicas=strategy.num_replicas_in_sync)
     _write_outputs(task, config, result, outputs)
     return result
 

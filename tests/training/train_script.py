@@ -1,11 +1,20 @@
 """Runs one training in its own process, as a preempted job would: argv = config JSON,
-train pattern, eval pattern, vocabulary, output directory."""
+train pattern, eval pattern, vocabulary, output directory. ``LOGICAL_CPUS=n`` splits
+the CPU into n logical devices first, to test distribution without accelerators."""
+import os
 import sys
+
+import tensorflow as tf
 
 from cloze.config import PipelineConfig
 from cloze.training.trainer import TrainingOutputs, train
 
 if __name__ == "__main__":
+    if os.environ.get("LOGICAL_CPUS"):
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0],
+            [tf.config.LogicalDeviceConfiguration()] * int(os.environ["LOGICAL_CPUS"]))
     config_json, train_pattern, eval_pattern, vocabulary, out = sys.argv[1:]
-    train(PipelineConfig.from_json(config_json), train_pattern, eval_pattern, vocabulary,
-          TrainingOutputs(f"{out}/serving", f"{out}/preset", f"{out}/logs"))
+    result = train(PipelineConfig.from_json(config_json), train_pattern, eval_pattern,
+                   vocabulary, TrainingOutputs(f"{out}/serving", f"{out}/preset", f"{out}/logs"))
+    print("replicas", result.replicas)
