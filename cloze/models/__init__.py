@@ -1,15 +1,32 @@
-"""Models: layers -> backbones -> heads -> tasks, plus tokenizers, preprocessors and presets."""
+"""Models: layers -> backbones -> heads -> tasks, plus tokenizers, preprocessors and presets.
+
+Importing this package registers every backbone, so ``Backbone.from_preset`` and
+the built-in preset names can find them.
+"""
+from cloze.models.backbones.albert_backbone import AlbertBackbone
 from cloze.models.backbones.backbone import Backbone
 from cloze.models.backbones.bert_backbone import BertBackbone
+from cloze.models.backbones.distil_bert_backbone import DistilBertBackbone
+from cloze.models.backbones.f_net_backbone import FNetBackbone
+from cloze.models.backbones.roberta_backbone import RobertaBackbone
+from cloze.models.backbones.roberta_pre_ln_backbone import RobertaPreLNBackbone
+from cloze.models.backbones.xlm_roberta_backbone import XLMRobertaBackbone
 from cloze.models.heads.masked_lm_head import MaskedLMHead
+from cloze.models.layers.f_net_encoder import FNetEncoder
+from cloze.models.layers.masked_lm_mask_generator import MaskedLMMaskGenerator
 from cloze.models.layers.position_embedding import PositionEmbedding
+from cloze.models.layers.relative_position_attention import RelativePositionAttention
 from cloze.models.layers.reversible_embedding import ReversibleEmbedding
+from cloze.models.layers.text_embeddings import TextEmbeddings
 from cloze.models.layers.transformer_encoder import TransformerEncoder
 from cloze.models.preprocessors.masked_lm_preprocessor import MaskedLMPreprocessor
 from cloze.models.tasks.masked_lm import MaskedLM
 from cloze.models.tokenizers.word_piece_tokenizer import WordPieceTokenizer
 
 __all__ = [
-    "Backbone", "BertBackbone", "MaskedLM", "MaskedLMHead", "MaskedLMPreprocessor",
-    "PositionEmbedding", "ReversibleEmbedding", "TransformerEncoder", "WordPieceTokenizer",
+    "AlbertBackbone", "Backbone", "BertBackbone", "DistilBertBackbone", "FNetBackbone",
+    "FNetEncoder", "MaskedLM", "MaskedLMHead", "MaskedLMMaskGenerator", "MaskedLMPreprocessor",
+    "PositionEmbedding", "RelativePositionAttention", "ReversibleEmbedding",
+    "RobertaBackbone", "RobertaPreLNBackbone", "TextEmbeddings", "TransformerEncoder",
+    "WordPieceTokenizer", "XLMRobertaBackbone",
 ]

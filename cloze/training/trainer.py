@@ -27,6 +27,12 @@ CONFIG_FILE = "cloze_config.json"
 RESULT_FILE = "training_result.json"
 # The progress log and the loss curve get this many points over a run.
 LOG_POINTS = 10
+# Backbones trained from scratch use Hugging Face's numerics where their defaults
+# follow keras-hub's, so `cloze convert --to hf` can export what Cloze trains;
+# model.options overrides these.
+FROM_SCRATCH_OPTIONS = {
+    "BertBackbone": {"activation": "gelu", "masked_lm_layer_norm_epsilon": 1e-12},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +114,8 @@ def build_task(config: PipelineConfig, vocabulary) -> MaskedLM:
         model = dataclasses.asdict(config.model)
         backbone = backbone_cls(vocabulary_size=tokenizer.vocabulary_size(),
                                 **{k: v for k, v in model.items() if k not in ("backbone", "options")},
-                                **config.model.options, dtype=policy)
+                                **{**FROM_SCRATCH_OPTIONS.get(config.model.backbone, {}),
+                                   **config.model.options}, dtype=policy)
     return MaskedLM(backbone, preprocessor)
 
 

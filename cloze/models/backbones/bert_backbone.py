@@ -2,16 +2,58 @@
 import keras
 
 from cloze.models.backbones.backbone import Backbone
+from cloze.models.layers.activations import gelu_approximate
 from cloze.models.layers.position_embedding import PositionEmbedding
 from cloze.models.layers.reversible_embedding import ReversibleEmbedding
 from cloze.models.layers.transformer_encoder import TransformerEncoder
 
 # BERT's layer norms use 1e-12 (google-research/bert and Hugging Face agree).
 BERT_LAYER_NORM_EPSILON = 1e-12
+# keras-hub's masked-LM head keeps keras' LayerNormalization default instead.
+KERAS_HUB_HEAD_LAYER_NORM_EPSILON = 1e-5
 
 
 def bert_kernel_initializer(stddev=0.02):
     return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def bert_embeddings(token_ids, segment_ids, vocabulary_size, embedding_dim,
+                    max_sequence_length, num_segments, dropout, dtype):
+    """Embeds ``token_ids`` and ``segment_ids`` the way BERT and ALBERT do.
+
+    Token, position and segment embeddings of width ``embedding_dim`` are summed,
+    layer-normalised and dropped out. Returns ``(token_embedding, embedded)`` so
+    the caller can tie its masked-LM head to the token embedding.
+    """
+    token_embedding = ReversibleEmbedding(
+        vocabulary_size, embedding_dim, embeddings_initializer=bert_kernel_initializer(),
+        dtype=dtype, name="token_embedding")
+    position_embedding = PositionEmbedding(
+        max_sequence_length, initializer=bert_kernel_initializer(), dtype=dtype,
+        name="position_embedding")
+    segment_embedding = keras.layers.Embedding(
+        num_segments, embedding_dim, embeddings_initializer=bert_kernel_initializer(),
+        dtype=dtype, name="segment_embedding")
+    tokens = token_embedding(token_ids)
+    x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
+        (tokens, position_embedding(tokens), segment_embedding(segment_ids)))
+    x = keras.layers.LayerNormalization(
+        epsilon=BERT_LAYER_NORM_EPSILON, dtype=dtype, name="embeddings_layer_norm")(x)
+    return token_embedding, keras.layers.Dropout(dropout, dtype=dtype,
+                                                 name="embeddings_dropout")(x)
+
+
+def bert_pooled_output(sequence_output, hidden_dim, dtype):
+    """BERT's pooler: a tanh dense layer over the ``[CLS]`` (first) position."""
+    return keras.layers.Dense(
+        hidden_dim, activation="tanh", kernel_initializer=bert_kernel_initializer(),
+        dtype=dtype, name="pooled_dense")(sequence_output[:, 0, :])
+
+
+def bert_inputs():
+    """The ``token_ids``, ``segment_ids`` and ``padding_mask`` inputs of BERT-style backbones."""
+    return {name: keras.Input(shape=(None,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")}
 
 
 @keras.saving.register_keras_serializable(package="cloze")
@@ -23,6 +65,11 @@ class BertBackbone(Backbone):
     ``(batch, length, hidden_dim)`` and ``pooled_output`` ``(batch, hidden_dim)``,
     a tanh dense layer over the ``[CLS]`` position.
 
+    The defaults reproduce keras-hub's ``BertBackbone`` and ``BertMaskedLM``
+    exactly (tanh-approximate GELU in the encoder, 1e-5 in the head's layer
+    norm). Checkpoints from google-research/bert or Hugging Face want
+    ``activation="gelu"`` and ``masked_lm_layer_norm_epsilon=1e-12``.
+
     Args:
         vocabulary_size: number of token ids.
         num_layers: encoder blocks.
@@ -33,6 +80,8 @@ class BertBackbone(Backbone):
         max_sequence_length: the longest input (size of the position table).
         num_segments: number of segment ids.
         dtype: dtype or ``keras.DTypePolicy`` of every layer.
+        activation: feed-forward activation of the encoder blocks.
+        masked_lm_layer_norm_epsilon: epsilon of the masked-LM head's layer norm.
 
     Example:
     >>> import numpy as np
@@ -47,44 +96,23 @@ class BertBackbone(Backbone):
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim,
                  intermediate_dim, dropout=0.1, max_sequence_length=512,
-                 num_segments=2, dtype=None, **kwargs):
-        token_embedding = ReversibleEmbedding(
-            vocabulary_size, hidden_dim, embeddings_initializer=bert_kernel_initializer(),
-            dtype=dtype, name="token_embedding")
-        position_embedding = PositionEmbedding(
-            max_sequence_length, initializer=bert_kernel_initializer(), dtype=dtype,
-            name="position_embedding")
-        segment_embedding = keras.layers.Embedding(
-            num_segments, hidden_dim, embeddings_initializer=bert_kernel_initializer(),
-            dtype=dtype, name="segment_embedding")
-        embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=BERT_LAYER_NORM_EPSILON, dtype=dtype, name="embeddings_layer_norm")
-        embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype, name="embeddings_dropout")
-        blocks = [
-            TransformerEncoder(
-                intermediate_dim, num_heads, dropout=dropout,
-                activation=keras.activations.gelu, layer_norm_epsilon=BERT_LAYER_NORM_EPSILON,
+                 num_segments=2, dtype=None, activation=gelu_approximate,
+                 masked_lm_layer_norm_epsilon=KERAS_HUB_HEAD_LAYER_NORM_EPSILON, **kwargs):
+        activation = keras.activations.get(activation)
+        inputs = bert_inputs()
+        token_embedding, x = bert_embeddings(
+            inputs["token_ids"], inputs["segment_ids"], vocabulary_size, hidden_dim,
+            max_sequence_length, num_segments, dropout, dtype)
+        for i in range(num_layers):
+            x = TransformerEncoder(
+                intermediate_dim, num_heads, dropout=dropout, activation=activation,
+                layer_norm_epsilon=BERT_LAYER_NORM_EPSILON,
                 kernel_initializer=bert_kernel_initializer(), dtype=dtype,
-                name=f"transformer_layer_{i}")
-            for i in range(num_layers)
-        ]
-        pooled_dense = keras.layers.Dense(
-            hidden_dim, activation="tanh", kernel_initializer=bert_kernel_initializer(),
-            dtype=dtype, name="pooled_dense")
-
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        tokens = token_embedding(token_ids)
-        x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
-            (tokens, position_embedding(tokens), segment_embedding(segment_ids)))
-        x = embeddings_dropout(embeddings_layer_norm(x))
-        for block in blocks:
-            x = block(x, padding_mask=padding_mask)
+                name=f"transformer_layer_{i}")(x, padding_mask=inputs["padding_mask"])
         super().__init__(
-            inputs={"token_ids": token_ids, "segment_ids": segment_ids,
-                    "padding_mask": padding_mask},
-            outputs={"sequence_output": x, "pooled_output": pooled_dense(x[:, 0, :])},
+            inputs=inputs,
+            outputs={"sequence_output": x,
+                     "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
             dtype=dtype, **kwargs)
         self._token_embedding = token_embedding
         self.vocabulary_size = vocabulary_size
@@ -95,11 +123,14 @@ class BertBackbone(Backbone):
         self.dropout = dropout
         self.max_sequence_length = max_sequence_length
         self.num_segments = num_segments
+        self.activation = activation
+        self.masked_lm_layer_norm_epsilon = masked_lm_layer_norm_epsilon
 
     def masked_lm_head_config(self):
-        # BERT's transform layer: dense + exact GELU + LayerNorm(1e-12) before the tied output.
+        # Exact GELU in the transform layer whatever the encoder uses: keras-hub's
+        # BertMaskedLM fixes it, and Hugging Face's BERT checkpoints use it throughout.
         return {"intermediate_activation": keras.activations.gelu,
-                "layer_norm_epsilon": BERT_LAYER_NORM_EPSILON,
+                "layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
                 "kernel_initializer": bert_kernel_initializer()}
 
     def get_config(self):
@@ -113,5 +144,14 @@ class BertBackbone(Backbone):
             "dropout": self.dropout,
             "max_sequence_length": self.max_sequence_length,
             "num_segments": self.num_segments,
+            "activation": keras.activations.serialize(self.activation),
+            "masked_lm_layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
         })
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved before ``activation`` and ``masked_lm_layer_norm_epsilon``
+        # existed describe models trained with exact GELU and a 1e-12 head norm.
+        return cls(**{"activation": "gelu",
+                      "masked_lm_layer_norm_epsilon": BERT_LAYER_NORM_EPSILON, **config})

@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.relative_position_attention import RelativePositionAttention
+
 
 def padding_attention_mask(padding_mask, query_length):
     """A ``(batch, query, key)`` boolean mask that hides padded keys."""
@@ -26,6 +28,13 @@ class TransformerEncoder(keras.layers.Layer):
         layer_norm_epsilon: epsilon of both layer norms.
         kernel_initializer: initializer of every kernel.
         normalize_first: pre-LayerNorm when True.
+        causal: each position attends only to itself and earlier positions
+            (a decoder's self-attention).
+        relative_attention: None for plain dot-product attention, or
+            ``"relative_key"`` / ``"relative_key_query"`` for
+            ``RelativePositionAttention``.
+        max_position_embeddings: size parameter of the relative-distance table;
+            required with ``relative_attention``.
 
     Example:
     >>> import numpy as np
@@ -37,7 +46,8 @@ class TransformerEncoder(keras.layers.Layer):
 
     def __init__(self, intermediate_dim, num_heads, dropout=0.0, activation="relu",
                  layer_norm_epsilon=1e-5, kernel_initializer="glorot_uniform",
-                 normalize_first=False, **kwargs):
+                 normalize_first=False, causal=False, relative_attention=None,
+                 max_position_embeddings=None, **kwargs):
         super().__init__(**kwargs)
         self.intermediate_dim = intermediate_dim
         self.num_heads = num_heads
@@ -46,6 +56,9 @@ class TransformerEncoder(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.normalize_first = normalize_first
+        self.causal = causal
+        self.relative_attention = relative_attention
+        self.max_position_embeddings = max_position_embeddings
 
     def _initializer(self):
         # Each sub-layer gets a fresh initializer so seeded initializers do not
@@ -57,10 +70,16 @@ class TransformerEncoder(keras.layers.Layer):
         if hidden_dim % self.num_heads:
             raise ValueError(f"hidden width {hidden_dim} is not divisible by "
                              f"num_heads={self.num_heads}.")
-        self._self_attention_layer = keras.layers.MultiHeadAttention(
+        attention_kwargs = dict(
             num_heads=self.num_heads, key_dim=hidden_dim // self.num_heads,
             dropout=self.dropout, kernel_initializer=self._initializer(),
             dtype=self.dtype_policy, name="self_attention_layer")
+        if self.relative_attention is None:
+            self._self_attention_layer = keras.layers.MultiHeadAttention(**attention_kwargs)
+        else:
+            self._self_attention_layer = RelativePositionAttention(
+                position_embedding_type=self.relative_attention,
+                max_position_embeddings=self.max_position_embeddings, **attention_kwargs)
         self._self_attention_layer.build(query_shape=inputs_shape, value_shape=inputs_shape)
         self._self_attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
@@ -98,7 +117,7 @@ class TransformerEncoder(keras.layers.Layer):
 
         def attention(x, training):
             x = self._self_attention_layer(query=x, value=x, attention_mask=mask,
-                                           training=training)
+                                           use_causal_mask=self.causal, training=training)
             return self._self_attention_dropout(x, training=training)
 
         def feedforward(x, training):
@@ -121,5 +140,8 @@ class TransformerEncoder(keras.layers.Layer):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "normalize_first": self.normalize_first,
+            "causal": self.causal,
+            "relative_attention": self.relative_attention,
+            "max_position_embeddings": self.max_position_embeddings,
         })
         return config

@@ -1,0 +1,51 @@
+"""Hugging Face RoBERTa-PreLayerNorm to and from ``RobertaPreLNBackbone``.
+
+Reads and writes ``RobertaPreLayerNormForMaskedLM`` tensors
+(``roberta_prelayernorm.*`` and RoBERTa's ``lm_head.*``). Each block's
+``attention.LayerNorm`` and ``intermediate.LayerNorm`` come before attention and
+the feed-forward network, and ``roberta_prelayernorm.LayerNorm`` follows the
+last block. The tokenizer (BPE) has no Cloze counterpart yet.
+"""
+from cloze.models.backbones.roberta_pre_ln_backbone import RobertaPreLNBackbone
+from cloze.models.convert import weights
+from cloze.models.convert.checkpoint import ConversionError
+from cloze.models.convert.converter import HFConverter, encoder_shape_to_config
+from cloze.models.convert.hf_bert import BERT_ENCODER_SUFFIXES
+from cloze.models.convert.hf_roberta import lm_head, lm_head_tied_tensors
+
+PREFIX = "roberta_prelayernorm"
+# RoBERTa's layer names, but the two norms sit before attention and the feed-forward network.
+ENCODER_SUFFIXES = {**BERT_ENCODER_SUFFIXES, "attention_layer_norm": "attention.LayerNorm",
+                    "output_layer_norm": "intermediate.LayerNorm"}
+
+
+class RobertaPreLNConverter(HFConverter):
+    """``RobertaPreLayerNormForMaskedLM`` checkpoints as ``RobertaPreLNBackbone`` tasks."""
+
+    model_type = "roberta-prelayernorm"
+    backbone_class = RobertaPreLNBackbone
+    architecture = "RobertaPreLayerNormForMaskedLM"
+    tied_tensors = lm_head_tied_tensors(PREFIX)
+
+    def backbone_from_config(self, config):
+        config.expect("position_embedding_type", ["absolute"], default="absolute")
+        try:
+            return RobertaPreLNBackbone.from_hf_config(config.values)
+        except ValueError as error:
+            raise ConversionError(f"{config.path}: {error}") from error
+
+    def config_from_backbone(self, backbone):
+        return self.hf_config(
+            **encoder_shape_to_config(backbone), hidden_act=backbone.hidden_activation,
+            max_position_embeddings=backbone.max_sequence_length + backbone.pad_token_id + 1,
+            type_vocab_size=backbone.num_segments, initializer_range=backbone.initializer_range,
+            layer_norm_eps=backbone.layer_norm_epsilon,
+            position_embedding_type=backbone.position_embedding_type,
+            pad_token_id=backbone.pad_token_id, is_decoder=backbone.is_decoder)
+
+    def weight_mappings(self, task, tensors=None):
+        backbone = task.backbone
+        return (weights.text_embeddings(backbone.get_layer("embeddings"), f"{PREFIX}.embeddings")
+                + weights.stacked_encoders(backbone, f"{PREFIX}.encoder.layer", ENCODER_SUFFIXES)
+                + weights.layer_norm(backbone.get_layer("final_layer_norm"), f"{PREFIX}.LayerNorm")
+                + lm_head(task.masked_lm_head))
