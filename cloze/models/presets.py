@@ -48,6 +48,17 @@ def resolve_handle(preset: str) -> str:
     return preset
 
 
+def is_hugging_face_checkpoint(preset: str) -> bool:
+    """A ``save_pretrained`` directory: its ``config.json`` has ``model_type``, not a
+    Keras ``registered_name``."""
+    path = os.path.join(preset, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    return "model_type" in config and "registered_name" not in config
+
+
 def hugging_face_cache_dir(repo_id: str) -> str:
     """The cached snapshot of Hugging Face model ``org/name`` (``refs/main``, else the
     newest snapshot) under ``$HF_HUB_CACHE`` or ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``.

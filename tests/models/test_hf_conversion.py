@@ -167,3 +167,18 @@ def test_export_refuses_approximate_gelu(tmp_path):
                             masked_lm_layer_norm_epsilon=1e-12)
     with pytest.raises(ConversionError, match="activation is .*gelu_approximate"):
         export_hf(MaskedLM(backbone), str(tmp_path))
+
+
+def test_from_preset_converts_a_hugging_face_checkpoint_directory_and_cache_handle(
+        tmp_path, monkeypatch):
+    from cloze.models import Backbone, MaskedLM
+
+    golden = os.path.join(os.path.dirname(__file__), "hf_goldens", "bert")
+    task = MaskedLM.from_preset(golden)
+    assert task.preprocessor is not None
+    assert type(Backbone.from_preset(golden)).__name__ == "BertBackbone"
+    snapshot = tmp_path / "models--org--tiny-bert" / "snapshots" / "rev1"
+    shutil.copytree(golden, snapshot)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    cached = MaskedLM.from_preset("hf://org/tiny-bert")
+    assert cached.count_params() == task.count_params()

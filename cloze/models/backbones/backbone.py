@@ -60,8 +60,9 @@ class Backbone(keras.Model):
     def from_preset(cls, preset: str, load_weights: bool = True, **kwargs):
         """Builds the backbone a preset describes; ``kwargs`` override its config.
 
-        ``preset`` is a preset directory, ``hf://org/name`` (from the local Hugging
-        Face cache) or a built-in name from ``cls.presets`` (architecture only:
+        ``preset`` is a preset directory, a Hugging Face checkpoint directory
+        (converted on the fly), ``hf://org/name`` (from the local Hugging Face
+        cache) or a built-in name from ``cls.presets`` (architecture only:
         ``load_weights=False``). Called on ``Backbone`` itself, returns whichever
         subclass the preset names.
         """
@@ -69,6 +70,10 @@ class Backbone(keras.Model):
             _refuse_builtin_weights(preset, load_weights)
             return builtin_presets.build_backbone(preset, cls, **kwargs)
         preset = presets.resolve_handle(preset)
+        if presets.is_hugging_face_checkpoint(preset):
+            from cloze.models.convert import load_hf  # converters import the models
+
+            return load_hf(preset).backbone
         backbone = presets.load_serialized(preset, presets.CONFIG_FILE, cls, **kwargs)
         if load_weights:
             backbone.load_weights(presets.preset_file(preset, presets.MODEL_WEIGHTS_FILE))

@@ -171,6 +171,10 @@ class MaskedLM(keras.Model):
         if preset in builtin_presets.BUILTIN_PRESETS:
             return cls(Backbone.from_preset(preset, load_weights=load_weights), **kwargs)
         preset = presets.resolve_handle(preset)
+        if presets.is_hugging_face_checkpoint(preset):
+            from cloze.models.convert import load_hf  # converters import the models
+
+            return load_hf(preset)
         task_config = os.path.join(preset, presets.TASK_CONFIG_FILE)
         if os.path.exists(task_config):
             task = presets.load_serialized(preset, presets.TASK_CONFIG_FILE, cls, **kwargs)
