@@ -32,8 +32,10 @@ def MaskedLmExampleGen(
 ) -> None:
     """Writes gzipped ``tf.train.Example`` shards with google-research/bert's features.
 
-    The vocabulary is copied beside the shards (``vocab.txt``) because token ids
-    mean nothing without it; the Trainer reads it from there.
+    (Or Model Garden's names, or no ``masked_lm_*`` features, as ``data_config``
+    says; the schema follows.) The vocabulary is copied beside the shards
+    (``vocab.txt``) because token ids mean nothing without it; the Trainer
+    reads it from there. ``manifest.json`` beside the shards says what made them.
     """
     config = DataConfig(**json.loads(data_config))
     vocab_path = os.path.join(vocabulary.uri, VOCABULARY_FILE)
@@ -45,4 +47,5 @@ def MaskedLmExampleGen(
     tf.io.gfile.makedirs(schema.uri)
     with tf.io.gfile.GFile(os.path.join(schema.uri, SCHEMA_FILE), "w") as f:
         f.write(text_format.MessageToString(
-            masked_lm_schema(config.max_seq_length, config.max_predictions_per_seq)))
+            masked_lm_schema(config.max_seq_length, config.max_predictions_per_seq,
+                             config.feature_names, masked=config.masking == "static")))

@@ -1,26 +1,40 @@
 """Reading a raw text corpus into documents.
 
 A corpus is a set of files on any filesystem Beam can read (local, ``gs://``,
-...), optionally gzipped. The file name picks the format:
+...), optionally gzip- or bzip2-compressed (``.gz``, ``.bz2``). The file name,
+less the compression suffix, picks the format:
 
-* ``*.jsonl``, ``*.jsonl.gz``, ``*.json``, ``*.json.gz``: JSON Lines, one JSON
-  object per line whose ``corpus.text_field`` holds one document's text.
+* ``*.jsonl``, ``*.json``: JSON Lines, one JSON object per line whose
+  ``corpus.text_field`` holds one document's text.
+* ``*.tfrecord``, ``*.tfrecords``: TFRecords of ``tf.train.Example`` whose
+  bytes feature ``corpus.text_field`` holds the text (record checksums are
+  not verified).
+* ``*.parquet``: Parquet, column ``corpus.text_field`` (not compressed outside).
+* ``*.csv``: CSV with a header row, column ``corpus.text_field``.
 * anything else: plain text where a blank (whitespace-only) line separates
-  documents; the lines of one document are joined with ``"\\n"``.
+  documents, or, with ``corpus.one_document_per_line``, each non-blank line is
+  one; the lines of one document are joined with ``"\\n"``.
 
-Files are read streaming, one line at a time as bytes, so every error can name
-``path:line``. A document's id is ``"<path below the corpus root>:<first line>"``,
-which stays the same when the whole corpus directory moves.
+Files are read streaming, so every error can name ``path:line`` (the record or
+row number for TFRecord and Parquet). A document's id is ``"<path below the
+corpus root>:<line>"``, which stays the same when the whole corpus directory
+moves. Documents are then normalised (``normalize_text``), checked against
+``corpus.max_document_bytes`` and, with ``corpus.deduplicate``, deduplicated.
 """
 from __future__ import annotations
 
 import collections
+import csv
 import functools
+import hashlib
 import itertools
 import json
 import logging
 import os
-from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple
+import re
+import struct
+import unicodedata
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -30,12 +44,24 @@ from apache_beam.metrics.metric import Metrics, MetricsFilter
 from cloze.config import CorpusConfig
 
 COUNTER_NAMESPACE = "cloze"
-JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+COMPRESSION_SUFFIXES = (".gz", ".bz2")
+FORMAT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".tfrecord": "tfrecord",
+                   ".tfrecords": "tfrecord", ".parquet": "parquet", ".csv": "csv"}
 _GLOB_CHARACTERS = "*?["
 
 _NumberedLine = Tuple[int, bytes]
-# (first line number, text); text is None when the document is not valid UTF-8.
-_ParsedDocument = Tuple[int, Optional[str]]
+
+
+class _Skip(str):
+    """Why a document read from a file is not kept, in place of its text.
+
+    Its counter is ``documents_skipped_<reason>``.
+    """
+
+
+_INVALID_UTF8 = "invalid_utf8"
+# (first line number, text or the reason it is skipped)
+_ParsedDocument = Tuple[int, Union[str, _Skip]]
 
 
 class CorpusError(ValueError):
@@ -135,8 +161,10 @@ class ReadCorpus(beam.PTransform):
     Apply it to the pipeline. Counters (namespace ``"cloze"``): ``files_read``
     (every file matched), ``files_skipped_empty`` (of those, the empty or
     whitespace-only ones), ``documents_read`` (every document found),
-    ``documents_skipped_empty`` and ``documents_skipped_invalid_utf8`` (of those,
-    the ones dropped); the output holds ``documents_read`` less the skipped.
+    ``documents_skipped_empty``, ``documents_skipped_invalid_utf8``,
+    ``documents_skipped_too_large`` and ``documents_skipped_duplicate`` (of
+    those, the ones dropped); the output holds ``documents_read`` less the
+    skipped.
 
     Example:
     >>> import pathlib, tempfile
@@ -154,22 +182,31 @@ class ReadCorpus(beam.PTransform):
 
     def expand(self, pbegin):
         files = _relative_paths(expand_corpus_paths(self._config.paths))
-        return (pbegin
-                | "ListFiles" >> beam.Create(sorted(files.items()))
-                # Create makes one bundle; reshuffling lets workers read files in parallel.
-                | "SpreadFiles" >> beam.Reshuffle()
-                | "ReadDocuments" >> beam.ParDo(_ReadDocumentsFn(self._config)))
+        documents = (pbegin
+                     | "ListFiles" >> beam.Create(sorted(files.items()))
+                     # Create makes one bundle; reshuffling lets workers read files in parallel.
+                     | "SpreadFiles" >> beam.Reshuffle()
+                     | "ReadDocuments" >> beam.ParDo(_ReadDocumentsFn(self._config)))
+        if self._config.deduplicate:
+            documents = documents | "DropDuplicates" >> _DropDuplicates()
+        return documents
 
 
 class _ReadDocumentsFn(beam.DoFn):
     """(path, relative path) -> the file's documents, counting what it reads and skips."""
 
     _COUNTERS = ("files_read", "files_skipped_empty", "documents_read",
-                 "documents_skipped_empty", "documents_skipped_invalid_utf8")
+                 "documents_skipped_empty", "documents_skipped_invalid_utf8",
+                 "documents_skipped_too_large")
 
     def __init__(self, config: CorpusConfig):
         self._config = config
         self._count = {name: Metrics.counter(COUNTER_NAMESPACE, name) for name in self._COUNTERS}
+
+    def setup(self):
+        # The csv module's own field cap (128 KB) would fail long documents;
+        # corpus.max_document_bytes is the cap that skips and counts them.
+        csv.field_size_limit(max(csv.field_size_limit(), 4 * self._config.max_document_bytes))
 
     def process(self, file: Tuple[str, str]) -> Iterator[Document]:
         path, relative_path = file
@@ -178,22 +215,81 @@ class _ReadDocumentsFn(beam.DoFn):
         for first_line, text in self._parse(path):
             is_empty = False
             self._count["documents_read"].inc()
-            if text is None:
-                self._count["documents_skipped_invalid_utf8"].inc()
-            elif not text.strip():
-                self._count["documents_skipped_empty"].inc()
+            if isinstance(text, _Skip):
+                self._count[f"documents_skipped_{text}"].inc()
+            elif len(text.encode("utf-8", "surrogatepass")) > self._config.max_document_bytes:
+                self._count["documents_skipped_too_large"].inc()
             else:
-                yield Document(f"{relative_path}:{first_line}", text)
+                text = normalize_text(text, self._config)
+                if text.strip():
+                    yield Document(f"{relative_path}:{first_line}", text)
+                else:
+                    self._count["documents_skipped_empty"].inc()
         if is_empty:
             self._count["files_skipped_empty"].inc()
             logging.warning("Skipping corpus file %s: it is empty or only whitespace.", path)
 
     def _parse(self, path: str) -> Iterator[_ParsedDocument]:
-        lines = _numbered_lines(path)
-        decode = functools.partial(_decode, path=path, on_invalid_utf8=self._config.on_invalid_utf8)
-        if path.endswith(JSON_LINES_SUFFIXES):
-            return _json_lines_documents(lines, decode, path, self._config.text_field)
-        return _plain_text_documents(lines, decode)
+        config = self._config
+        decode = functools.partial(_decode, path=path, on_invalid_utf8=config.on_invalid_utf8)
+        file_format = corpus_format(path)
+        if file_format == "jsonl":
+            return _json_lines_documents(_numbered_lines(path), decode, path, config.text_field)
+        if file_format == "tfrecord":
+            return _tfrecord_documents(path, decode, config.text_field)
+        if file_format == "parquet":
+            return _parquet_documents(path, config.text_field)
+        if file_format == "csv":
+            return _csv_documents(path, decode, config.text_field)
+        if config.one_document_per_line:
+            return ((number, decode(line, number)) for number, line in _numbered_lines(path)
+                    if line.strip())
+        return _plain_text_documents(_numbered_lines(path), decode)
+
+
+def corpus_format(path: str) -> str:
+    """The format a corpus file is read as, from its name less ``.gz``/``.bz2``.
+
+    Example:
+    >>> [corpus_format(p) for p in ("a.jsonl.gz", "b.tfrecord", "c.csv.bz2", "d.txt", "e")]
+    ['jsonl', 'tfrecord', 'csv', 'text', 'text']
+    """
+    name = path.rsplit("/", 1)[-1]
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+    return FORMAT_SUFFIXES.get(os.path.splitext(name)[1], "text")
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+def normalize_text(text: str, config: CorpusConfig) -> str:
+    """Applies the corpus's normalisation options to one document, in the order listed.
+
+    ``config.normalization`` (NFC or NFKC), ``lower_case``, ``strip_accents``
+    (NFD, then combining marks removed) and ``clean_whitespace`` (control
+    characters but ``\\n`` and ``\\t`` removed, runs of other whitespace made
+    one space, spaces around line breaks and at both ends removed).
+
+    Example:
+    >>> config = CorpusConfig(normalization="NFKC", lower_case=True, strip_accents=True,
+    ...                       clean_whitespace=True)
+    >>> normalize_text("  Ｃafé\\x00  Crème \\n brûlée ", config)
+    'cafe creme\\nbrulee'
+    """
+    if config.normalization != "none":
+        text = unicodedata.normalize(config.normalization, text)
+    if config.lower_case:
+        text = text.lower()
+    if config.strip_accents:
+        text = "".join(c for c in unicodedata.normalize("NFD", text)
+                       if unicodedata.category(c) != "Mn")
+    if config.clean_whitespace:
+        text = _SPACES.sub(" ", _CONTROL_CHARACTERS.sub("", text))
+        text = text.replace(" \n", "\n").replace("\n ", "\n").strip()
+    return text
 
 
 def _numbered_lines(path: str) -> Iterator[_NumberedLine]:
@@ -207,43 +303,46 @@ def _numbered_lines(path: str) -> Iterator[_NumberedLine]:
             yield number, line
 
 
-def _decode(line: bytes, number: int, path: str, on_invalid_utf8: str) -> Optional[str]:
-    """The line as text; None when it is not UTF-8 and ``on_invalid_utf8`` is ``"skip"``."""
+def _decode(line: bytes, number: int, path: str, on_invalid_utf8: str) -> Union[str, _Skip]:
+    """The line as text, by ``on_invalid_utf8`` when it is not UTF-8: fail, skip or replace."""
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError as error:
         if on_invalid_utf8 == "skip":
-            return None
+            return _Skip(_INVALID_UTF8)
+        if on_invalid_utf8 == "replace":
+            return line.decode("utf-8", "replace")
         raise CorpusError(
             f"{path}:{number}: invalid UTF-8 at byte {error.start + 1} of the line "
-            f"(0x{line[error.start]:02x}); fix the file or set corpus.on_invalid_utf8='skip'"
-        ) from None
+            f"(0x{line[error.start]:02x}); fix the file or set corpus.on_invalid_utf8='skip' "
+            "(or 'replace')") from None
 
 
 def _plain_text_documents(lines: Iterable[_NumberedLine],
-                          decode: Callable[[bytes, int], Optional[str]]
+                          decode: Callable[[bytes, int], Union[str, _Skip]]
                           ) -> Iterator[_ParsedDocument]:
     """Groups the lines between blank lines into documents."""
     decoded = ((number, decode(line, number)) for number, line in lines)
 
     def is_blank(numbered_text):
         # An undecodable line holds non-ASCII bytes, so it is never blank.
-        return numbered_text[1] is not None and not numbered_text[1].strip()
+        return not isinstance(numbered_text[1], _Skip) and not numbered_text[1].strip()
 
     for blank, group in itertools.groupby(decoded, key=is_blank):
         if not blank:
             numbers, texts = zip(*group)
-            yield numbers[0], None if None in texts else "\n".join(texts)
+            skipped = [text for text in texts if isinstance(text, _Skip)]
+            yield numbers[0], skipped[0] if skipped else "\n".join(texts)
 
 
 def _json_lines_documents(lines: Iterable[_NumberedLine],
-                          decode: Callable[[bytes, int], Optional[str]],
+                          decode: Callable[[bytes, int], Union[str, _Skip]],
                           path: str, text_field: str) -> Iterator[_ParsedDocument]:
     """One document per non-blank line, its text in ``text_field``."""
     for number, line in lines:
         text = decode(line, number)
-        if text is None:
-            yield number, None
+        if isinstance(text, _Skip):
+            yield number, text
         elif text.strip():
             yield number, _json_text(text, f"{path}:{number}", text_field)
 
@@ -254,7 +353,8 @@ def _json_text(line: str, location: str, text_field: str) -> str:
     except json.JSONDecodeError as error:
         raise CorpusError(
             f"{location}: invalid JSON ({error.msg} at column {error.colno}); files named "
-            f"{', '.join('*' + s for s in JSON_LINES_SUFFIXES)} must hold one JSON object per line"
+            f"{', '.join('*' + s for s, f in FORMAT_SUFFIXES.items() if f == 'jsonl')} "
+            "must hold one JSON object per line"
         ) from None
     if not isinstance(record, dict):
         raise CorpusError(f"{location}: expected a JSON object with field {text_field!r}, "
@@ -268,6 +368,94 @@ def _json_text(line: str, location: str, text_field: str) -> str:
         raise CorpusError(f"{location}: field {text_field!r} is {type(text).__name__} "
                           f"{json.dumps(text)[:50]}; expected a string")
     return text
+
+
+def _tfrecord_documents(path: str, decode: Callable[[bytes, int], Union[str, _Skip]],
+                        text_field: str) -> Iterator[_ParsedDocument]:
+    """One document per ``tf.train.Example`` record, its text in bytes feature ``text_field``."""
+    from tensorflow.core.example import example_pb2  # only this format needs the proto
+
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+        for number in itertools.count(1):
+            header = f.read(12)  # uint64 length, then its masked CRC32C
+            if not header:
+                return
+            length = struct.unpack("<Q", header[:8])[0] if len(header) == 12 else -1
+            data = f.read(length) if length >= 0 else b""
+            if len(data) != length or len(f.read(4)) != 4:
+                raise CorpusError(f"{path}:{number}: truncated TFRecord record; expected a "
+                                  "complete TFRecord file of tf.train.Example")
+            feature = example_pb2.Example.FromString(data).features.feature
+            values = feature[text_field].bytes_list.value if text_field in feature else []
+            if len(values) != 1:
+                present = ", ".join(sorted(feature)) or "none"
+                raise CorpusError(f"{path}:{number}: no single bytes feature {text_field!r} "
+                                  f"(features: {present}); set corpus.text_field to the "
+                                  "feature that holds the text")
+            yield number, decode(values[0], number)
+
+
+def _parquet_documents(path: str, text_field: str) -> Iterator[_ParsedDocument]:
+    """One document per row of column ``text_field``; a null is an empty document."""
+    import pyarrow.parquet  # only this format needs pyarrow
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        parquet = pyarrow.parquet.ParquetFile(f)
+        if text_field not in parquet.schema_arrow.names:
+            raise CorpusError(f"{path}: column {text_field!r} is missing (columns: "
+                              f"{', '.join(parquet.schema_arrow.names)}); set corpus.text_field")
+        number = 0
+        for batch in parquet.iter_batches(batch_size=256, columns=[text_field]):
+            for text in batch.column(0).to_pylist():
+                number += 1
+                if text is not None and not isinstance(text, str):
+                    raise CorpusError(f"{path}:{number}: column {text_field!r} holds "
+                                      f"{type(text).__name__}; expected a string column")
+                yield number, text or ""
+
+
+def _csv_documents(path: str, decode: Callable[[bytes, int], Union[str, _Skip]],
+                   text_field: str) -> Iterator[_ParsedDocument]:
+    """One document per CSV row (after the header), its text in column ``text_field``."""
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as raw:
+        # surrogateescape keeps undecodable bytes, so each row can be judged by the flag.
+        reader = csv.DictReader(line.decode("utf-8", "surrogateescape")
+                                for line in iter(raw.readline, b""))
+        if reader.fieldnames is None:
+            return
+        if text_field not in reader.fieldnames:
+            raise CorpusError(f"{path}:1: column {text_field!r} is missing (columns: "
+                              f"{', '.join(reader.fieldnames)}); set corpus.text_field")
+        first_line = reader.line_num + 1
+        for row in reader:
+            text = row[text_field] or ""
+            yield first_line, decode(text.encode("utf-8", "surrogateescape"), first_line)
+            first_line = reader.line_num + 1
+
+
+class _DropDuplicates(beam.PTransform):
+    """Keeps one document per distinct text, the one with the smallest id.
+
+    Counter ``documents_skipped_duplicate`` counts the others.
+    """
+
+    def expand(self, documents):
+        return (documents
+                | "KeyByText" >> beam.Map(
+                    lambda doc: (hashlib.sha256(doc.text.encode("utf-8", "surrogatepass"))
+                                 .digest(), doc))
+                | "GroupSameText" >> beam.GroupByKey()
+                | "KeepFirst" >> beam.ParDo(_KeepFirstFn()))
+
+
+class _KeepFirstFn(beam.DoFn):
+    def __init__(self):
+        self._duplicates = Metrics.counter(COUNTER_NAMESPACE, "documents_skipped_duplicate")
+
+    def process(self, same_text: Tuple[bytes, Iterable[Document]]) -> Iterator[Document]:
+        documents = list(same_text[1])
+        self._duplicates.inc(len(documents) - 1)
+        yield min(documents, key=lambda doc: doc.id)
 
 
 def counter_values(result) -> dict[str, int]:

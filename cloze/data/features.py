@@ -8,18 +8,22 @@ feature                       type     length                       meaning
 ============================  =======  ===========================  ======================
 ``input_ids``                 int64    ``max_seq_length``           token ids, 0-padded
 ``input_mask``                int64    ``max_seq_length``           1 for real tokens
-``segment_ids``               int64    ``max_seq_length``           0 (one segment)
+``segment_ids``               int64    ``max_seq_length``           0 on A, 1 on B
 ``masked_lm_positions``       int64    ``max_predictions_per_seq``  chosen positions
 ``masked_lm_ids``             int64    ``max_predictions_per_seq``  original ids there
 ``masked_lm_weights``         float32  ``max_predictions_per_seq``  1.0 real, 0.0 padding
-``next_sentence_labels``      int64    1                            0 (no NSP task)
+``next_sentence_labels``      int64    1                            pair label (0 unpaired)
 ============================  =======  ===========================  ======================
 
 Padding id and position are 0 (``[PAD]``); ``masked_lm_weights`` tells them apart.
+With ``feature_names="model_garden"``, ``input_ids`` is ``input_word_ids`` and
+``segment_ids`` is ``input_type_ids`` (TF Model Garden's v2 names). With
+``masked=False`` (``DataConfig.masking="none"``) the three ``masked_lm_*``
+features are left out: the trainer masks on the fly.
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -34,10 +38,19 @@ DOCUMENT_FEATURES = {
 }
 
 
-def _masked_lm_layout(max_seq_length: int, max_predictions_per_seq: int
+# Canonical (google-research/bert) feature name -> its name in each naming scheme.
+FEATURE_NAMES = {
+    "bert": {},
+    "model_garden": {"input_ids": "input_word_ids", "segment_ids": "input_type_ids"},
+}
+_MASKED_LM_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
+
+
+def _masked_lm_layout(max_seq_length: int, max_predictions_per_seq: int,
+                      feature_names: str = "bert", masked: bool = True
                       ) -> Dict[str, Tuple[tf.DType, int]]:
-    """Feature name -> (dtype, fixed length), in BERT's order."""
-    return {
+    """Canonical feature name -> (dtype, fixed length), in BERT's order."""
+    layout = {
         "input_ids": (tf.int64, max_seq_length),
         "input_mask": (tf.int64, max_seq_length),
         "segment_ids": (tf.int64, max_seq_length),
@@ -46,16 +59,34 @@ def _masked_lm_layout(max_seq_length: int, max_predictions_per_seq: int
         "masked_lm_weights": (tf.float32, max_predictions_per_seq),
         "next_sentence_labels": (tf.int64, 1),
     }
+    if not masked:
+        layout = {name: value for name, value in layout.items()
+                  if name not in _MASKED_LM_FEATURES}
+    if feature_names not in FEATURE_NAMES:
+        raise ValueError(f"feature_names={feature_names!r}; expected one of "
+                         f"{', '.join(FEATURE_NAMES)}")
+    return layout
 
 
-def make_example(input_ids: Sequence[int], positions: Sequence[int], labels: Sequence[int],
-                 max_seq_length: int, max_predictions_per_seq: int) -> tf.train.Example:
+def _stored_name(name: str, feature_names: str) -> str:
+    return FEATURE_NAMES[feature_names].get(name, name)
+
+
+def make_example(input_ids: Sequence[int], positions: Optional[Sequence[int]],
+                 labels: Optional[Sequence[int]], max_seq_length: int,
+                 max_predictions_per_seq: int, segment_ids: Sequence[int] = (),
+                 next_sentence_label: int = 0, feature_names: str = "bert"
+                 ) -> tf.train.Example:
     """One masked-LM ``tf.train.Example``, padded to the fixed lengths.
 
     Args:
         input_ids: the masked sequence, ``[CLS]`` and ``[SEP]`` included.
-        positions: the positions to predict.
-        labels: the original token ids at ``positions``.
+        positions: the positions to predict; None writes an unmasked example
+            (no ``masked_lm_*`` features).
+        labels: the original token ids at ``positions`` (None with it).
+        segment_ids: 0 or 1 per token; empty means all 0.
+        next_sentence_label: the pair label.
+        feature_names: ``"bert"`` or ``"model_garden"`` (see the module).
 
     Raises:
         ValueError: a sequence is longer than its fixed length, or
@@ -69,7 +100,13 @@ def make_example(input_ids: Sequence[int], positions: Sequence[int], labels: Seq
     [1, 1, 1, 1, 0, 0]
     >>> list(features["masked_lm_weights"].float_list.value)
     [1.0, 0.0]
+    >>> sorted(make_example([2, 3], None, None, 4, 2, feature_names="model_garden")
+    ...        .features.feature)
+    ['input_mask', 'input_type_ids', 'input_word_ids', 'next_sentence_labels']
     """
+    masked = positions is not None
+    positions = [] if positions is None else positions
+    labels = [] if labels is None else labels
     num_tokens, num_predictions = len(input_ids), len(positions)
     if num_tokens > max_seq_length:
         raise ValueError(f"input_ids has {num_tokens} tokens; expected at most "
@@ -83,42 +120,45 @@ def make_example(input_ids: Sequence[int], positions: Sequence[int], labels: Seq
     values = {
         "input_ids": input_ids,
         "input_mask": np.ones(num_tokens),
-        "segment_ids": [],
+        "segment_ids": segment_ids,
         "masked_lm_positions": positions,
         "masked_lm_ids": labels,
         "masked_lm_weights": np.ones(num_predictions),
-        "next_sentence_labels": [0],
+        "next_sentence_labels": [next_sentence_label],
     }
-    feature = {}
-    for name, (dtype, length) in _masked_lm_layout(max_seq_length,
-                                                   max_predictions_per_seq).items():
+    example = tf.train.Example()
+    features = example.features.feature
+    for name, (dtype, length) in _masked_lm_layout(max_seq_length, max_predictions_per_seq,
+                                                   feature_names, masked).items():
         padded = np.zeros(length, dtype=dtype.as_numpy_dtype)
         padded[:len(values[name])] = values[name]
-        feature[name] = _feature(padded)
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+        # Filling the message in place, from Python lists, is several times faster
+        # than building Feature messages from numpy arrays and copying them in.
+        feature = features[_stored_name(name, feature_names)]
+        target = feature.float_list if dtype == tf.float32 else feature.int64_list
+        target.value.extend(padded.tolist())
+    return example
 
 
-def _feature(values: np.ndarray) -> tf.train.Feature:
-    if values.dtype == np.float32:
-        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def feature_spec(max_seq_length: int, max_predictions_per_seq: int
+def feature_spec(max_seq_length: int, max_predictions_per_seq: int,
+                 feature_names: str = "bert", masked: bool = True
                  ) -> Dict[str, tf.io.FixedLenFeature]:
-    """The ``tf.io.parse_example`` spec of masked-LM examples.
+    """The ``tf.io.parse_example`` spec of masked-LM examples (arguments as ``make_example``).
 
     Example:
     >>> spec = feature_spec(128, 20)
     >>> spec["masked_lm_weights"]
     FixedLenFeature(shape=[20], dtype=tf.float32, default_value=None)
+    >>> list(feature_spec(128, 20, "model_garden", masked=False))
+    ['input_word_ids', 'input_mask', 'input_type_ids', 'next_sentence_labels']
     """
-    return {name: tf.io.FixedLenFeature([length], dtype)
-            for name, (dtype, length) in _masked_lm_layout(max_seq_length,
-                                                          max_predictions_per_seq).items()}
+    return {_stored_name(name, feature_names): tf.io.FixedLenFeature([length], dtype)
+            for name, (dtype, length) in _masked_lm_layout(
+                max_seq_length, max_predictions_per_seq, feature_names, masked).items()}
 
 
-def masked_lm_schema(max_seq_length: int, max_predictions_per_seq: int) -> schema_pb2.Schema:
+def masked_lm_schema(max_seq_length: int, max_predictions_per_seq: int,
+                     feature_names: str = "bert", masked: bool = True) -> schema_pb2.Schema:
     """The TFMD schema of masked-LM examples: types, fixed shapes, presence and value ranges.
 
     Example:
@@ -135,9 +175,9 @@ def masked_lm_schema(max_seq_length: int, max_predictions_per_seq: int) -> schem
         "next_sentence_labels": (0, 1),
     }
     schema = schema_pb2.Schema()
-    for name, (dtype, length) in _masked_lm_layout(max_seq_length,
-                                                   max_predictions_per_seq).items():
-        feature = schema.feature.add(name=name)
+    for name, (dtype, length) in _masked_lm_layout(max_seq_length, max_predictions_per_seq,
+                                                   feature_names, masked).items():
+        feature = schema.feature.add(name=_stored_name(name, feature_names))
         feature.shape.dim.add(size=length)
         feature.presence.min_fraction = 1.0
         if dtype == tf.float32:

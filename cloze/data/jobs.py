@@ -7,14 +7,20 @@ made: the ``"cloze"`` counters, or the vocabulary. Splits live in TFX's
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Sequence
+
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
 from cloze.config import CorpusConfig, DataConfig, VocabConfig
-from cloze.data.corpus import COUNTER_NAMESPACE, CorpusError, Document, ReadCorpus, counter_values
+from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, ReadCorpus,
+                               counter_values, expand_corpus_paths)
 from cloze.data.features import make_document_example, parse_document_example
-from cloze.data.mlm_examples import TokenizePackMask, WriteExamples, is_eval_document
+from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, sha256_of_lines, write_json
+from cloze.data.mlm_examples import TokenizePackMask, is_eval_document
+from cloze.data.shards import WriteShards, keyed_record, remove_temporaries
 from cloze.data.wordpiece import LearnVocabulary, read_vocabulary, write_vocabulary
 
 SPLITS = ("train", "eval")
@@ -26,26 +32,37 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
 
     Runs ``pipeline`` to the end. A document goes to eval by
     ``is_eval_document(id, eval_percent)``, every split gets ``num_shards``
-    files (perhaps empty) of ``make_document_example`` records. Returns
-    the counters: those of ``ReadCorpus`` plus ``documents_written_train`` and
+    files (perhaps empty) of ``make_document_example`` records. Writes
+    ``output_uri/manifest.json``: the input files with sizes and sha256, the
+    corpus config, ``eval_percent`` and the counts. Returns the counters:
+    those of ``ReadCorpus`` plus ``documents_written_train`` and
     ``documents_written_eval``.
 
     Raises:
         CorpusError: ``config.paths`` matches nothing, a file is malformed, or
             no document at all came out (the message gives the counts).
     """
+    inputs_path = FileSystems.join(output_uri, ".inputs.json")
+    _ = (pipeline
+         | "ListInputs" >> beam.Create(expand_corpus_paths(config.paths))
+         | "HashInputs" >> HashFiles(inputs_path))
     documents = pipeline | "ReadCorpus" >> ReadCorpus(config)
     splits = documents | "SplitByIdHash" >> beam.Partition(_split_index, len(SPLITS), eval_percent)
     for split, split_documents in zip(SPLITS, splits):
         _ = (split_documents
              | f"Count{split.title()}" >> beam.ParDo(_CountFn(f"documents_written_{split}"))
-             | f"ToRecords{split.title()}" >> beam.Map(make_document_example)
-             | f"Write{split.title()}" >> WriteExamples(_split_uri(output_uri, split), num_shards))
-    counts = _run(pipeline)
+             | f"ToRecords{split.title()}" >> beam.Map(
+                 lambda doc: keyed_record((doc.id,), make_document_example(doc)))
+             | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split), num_shards))
+    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
     if not any(counts.get(f"documents_written_{split}", 0) for split in SPLITS):
         read_counts = ", ".join(f"{name}={value}" for name, value in counts.items())
         raise CorpusError(f"no documents in {', '.join(config.paths)}: {read_counts}; "
                           "expected non-empty documents in valid UTF-8")
+    write_json(FileSystems.join(output_uri, MANIFEST_FILE), {
+        "inputs": read_json(inputs_path), "corpus": dataclasses.asdict(config),
+        "eval_percent": eval_percent, "counts": counts})
+    FileSystems.delete([inputs_path])
     return counts
 
 
@@ -85,8 +102,11 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
     """Turns each split's document records into masked-LM TFRecords; runs ``pipeline``.
 
     Reads ``documents_uri/Split-<split>/*``, writes ``config.num_shards`` shards
-    to ``output_uri/Split-<split>/``. Returns the counters of ``TokenizePackMask``
-    per split, e.g. ``sequences_written_train`` and ``masked_tokens_eval``.
+    to ``output_uri/Split-<split>/`` and ``output_uri/manifest.json``: the
+    documents' manifest (inputs, corpus config, ingest counts) plus the data
+    config, seed, ``lower_case``, vocabulary sha256 and size, and these counts.
+    Returns the counters of ``TokenizePackMask`` per split, e.g.
+    ``sequences_written_train`` and ``masked_tokens_eval``.
     """
     vocabulary = read_vocabulary(vocab_path)
     for split in SPLITS:
@@ -95,18 +115,26 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
                  FileSystems.join(_split_uri(documents_uri, split), "*"))
              | f"TokenizePackMask{split.title()}" >> TokenizePackMask(
                  vocabulary, lower_case, config, counter_suffix=f"_{split}")
-             | f"Write{split.title()}" >> WriteExamples(_split_uri(output_uri, split),
-                                                        config.num_shards))
-    return _run(pipeline)
+             | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split),
+                                                      config.num_shards))
+    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
+    documents_manifest = FileSystems.join(documents_uri, MANIFEST_FILE)
+    manifest = read_json(documents_manifest) if FileSystems.exists(documents_manifest) else {}
+    manifest["counts"] = {"documents": manifest.get("counts", {}), "examples": counts}
+    manifest.update(data=dataclasses.asdict(config), seed=config.seed, lower_case=lower_case,
+                    vocabulary={"sha256": sha256_of_lines(vocabulary), "size": len(vocabulary)})
+    write_json(FileSystems.join(output_uri, MANIFEST_FILE), manifest)
+    return counts
 
 
 def _split_uri(uri: str, split: str) -> str:
     return FileSystems.join(uri, f"Split-{split}")
 
 
-def _run(pipeline: beam.Pipeline) -> dict[str, int]:
+def _run(pipeline: beam.Pipeline, output_dirs: Sequence[str] = ()) -> dict[str, int]:
     result = pipeline.run()
     result.wait_until_finish()
+    remove_temporaries(output_dirs)
     return counter_values(result)
 
 

@@ -7,12 +7,19 @@ with probability ``mask_token_rate`` (0.8), a random vocabulary token with
 probability ``random_token_rate`` (0.1), and otherwise stays as it is; the model
 must predict the original token at every chosen position. Random replacement
 tokens are drawn from the non-special tokens.
+
+Whole-word masking (BERT's ``do_whole_word_mask``) and n-gram masking (ALBERT's
+``max_ngram_size``) choose spans instead of single tokens: a word is a token
+with the ``##`` pieces that follow it, an n-gram is ``n`` consecutive words (or
+tokens), ``n`` drawn with weight ``1/n``. Spans are visited in random order and
+added while the total stays within ``num_tokens_to_mask``, so the count is an
+upper bound there and may be a little less when no remaining span fits.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -57,7 +64,8 @@ def num_tokens_to_mask(num_candidates: int, rate: float, max_predictions: int) -
 
 
 def mask_sequence(token_ids: np.ndarray, rng: np.random.Generator, config: DataConfig,
-                  mask_id: int, special_ids: Sequence[int], vocab_size: int) -> MaskedSequence:
+                  mask_id: int, special_ids: Sequence[int], vocab_size: int,
+                  is_continuation: Optional[np.ndarray] = None) -> MaskedSequence:
     """Applies BERT's masking rule to one sequence (``token_ids`` is not changed).
 
     Args:
@@ -68,6 +76,8 @@ def mask_sequence(token_ids: np.ndarray, rng: np.random.Generator, config: DataC
         mask_id: the id of ``[MASK]``.
         special_ids: ids that are never chosen and never drawn as random tokens.
         vocab_size: random tokens are drawn from ``[0, vocab_size)`` less ``special_ids``.
+        is_continuation: per position, whether the token continues a word
+            (a ``##`` piece); needed for ``config.whole_word_masking``.
 
     Example:
     >>> tokens = np.array([2, 10, 11, 12, 13, 3])
@@ -80,7 +90,13 @@ def mask_sequence(token_ids: np.ndarray, rng: np.random.Generator, config: DataC
     candidates = np.flatnonzero(~np.isin(token_ids, special_ids))
     count = num_tokens_to_mask(len(candidates), config.masked_lm_prob,
                                config.max_predictions_per_seq)
-    positions = np.sort(rng.choice(candidates, size=count, replace=False)).astype(np.int64)
+    if config.whole_word_masking or config.max_ngram > 1:
+        starts = _span_starts(candidates, is_continuation if config.whole_word_masking else None)
+        positions = _choose_spans(np.split(candidates, starts), count, config.max_ngram, rng)
+    else:
+        positions = rng.choice(candidates, size=count, replace=False)
+    positions = np.sort(positions).astype(np.int64)
+    count = len(positions)
     # Draw every random number for every chosen position, used or not, so the
     # stream, and thus the whole sequence, depends only on the seed and count.
     action = rng.random(count)
@@ -91,6 +107,43 @@ def mask_sequence(token_ids: np.ndarray, rng: np.random.Generator, config: DataC
     input_ids[positions[to_mask]] = mask_id
     input_ids[positions[to_randomize]] = random_ids[to_randomize]
     return MaskedSequence(input_ids, positions, token_ids[positions])
+
+
+def _span_starts(candidates: np.ndarray, is_continuation: Optional[np.ndarray]) -> np.ndarray:
+    """Indices into ``candidates`` where a unit starts: each token, or each whole word.
+
+    A word breaks where a token is not a continuation piece or where a
+    non-candidate (a special token) lies between two candidates.
+    """
+    if is_continuation is None:
+        return np.arange(1, len(candidates))
+    gap = np.diff(candidates) > 1
+    starts_word = ~np.asarray(is_continuation, dtype=bool)[candidates[1:]]
+    return np.flatnonzero(gap | starts_word) + 1
+
+
+def _choose_spans(units: Sequence[np.ndarray], count: int, max_ngram: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """ALBERT's n-gram choice over ``units`` (arrays of positions), at most ``count`` positions."""
+    weights = 1.0 / np.arange(1, max_ngram + 1)
+    covered = set()
+    chosen: list[np.ndarray] = []
+    total = 0
+    for start in rng.permutation(len(units)):
+        if total >= count:
+            break
+        longest = min(max_ngram, len(units) - start)
+        n = 1 + int(rng.choice(longest, p=weights[:longest] / weights[:longest].sum()))
+        # Shorten the n-gram until it fits in what is left of the count.
+        while n > 0 and total + sum(len(u) for u in units[start:start + n]) > count:
+            n -= 1
+        span = np.concatenate(units[start:start + n]) if n else np.array([], np.int64)
+        if n == 0 or covered.intersection(span.tolist()):
+            continue
+        covered.update(span.tolist())
+        chosen.append(span)
+        total += len(span)
+    return np.concatenate(chosen) if chosen else np.array([], np.int64)
 
 
 def _random_non_special_ids(rng: np.random.Generator, count: int, special_ids: Sequence[int],

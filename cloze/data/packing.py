@@ -1,18 +1,69 @@
-"""Packing a document's tokens into model sequences."""
+"""Packing tokenized documents into model sequences, with BERT's and RoBERTa's schemes.
+
+Three schemes (``DataConfig.packing``), pure numpy, given documents already
+split into sentences and tokenized:
+
+* ``sentences`` (``pack_document``): one document per sequence,
+  ``[CLS] chunk [SEP]``, a long document split into consecutive chunks.
+* ``full_sentences`` (``pack_full_sentences``, RoBERTa's FULL-SENTENCES):
+  whole sentences taken in order, crossing from one document into the next
+  with a ``[SEP]`` between them, until the next sentence would not fit.
+* ``doc_pairs`` (``pair_sequences``, BERT's ``create_instances_from_document``):
+  ``[CLS] A [SEP] B [SEP]`` with ``segment_ids`` 1 on B and a pair label,
+  next-sentence (BERT) or sentence-order (ALBERT).
+
+Every sequence carries a ``key`` (``str`` and ``int`` parts) that names where
+it starts; the masking stage seeds its random choices from it, and the writer
+orders by it, so the output does not depend on how Beam batches the work.
+"""
 from __future__ import annotations
 
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
 import numpy as np
+
+
+class TokenizedDocument(NamedTuple):
+    """A document's id and its sentences as token-id arrays (none of them empty).
+
+    Example:
+    >>> TokenizedDocument("a.txt:1", [np.array([5, 6]), np.array([7])]).id
+    'a.txt:1'
+    """
+
+    id: str
+    sentences: List[np.ndarray]
+
+
+class PackedSequence(NamedTuple):
+    """One model sequence before masking.
+
+    Attributes:
+        key: where the sequence comes from, e.g. ``(document id, token offset,
+            copy)``; unique within a split.
+        token_ids: ``[CLS] ... [SEP]``, int64, not padded.
+        segment_ids: 0 on segment A (and ``[CLS]``), 1 on segment B.
+        next_sentence_label: the pair label of ``doc_pairs``, else 0.
+
+    Example:
+    >>> s = PackedSequence(("a.txt:1", 0, 0), np.array([2, 5, 3]), np.zeros(3, np.int64), 0)
+    >>> s.key
+    ('a.txt:1', 0, 0)
+    """
+
+    key: Tuple
+    token_ids: np.ndarray
+    segment_ids: np.ndarray
+    next_sentence_label: int
 
 
 def pack_document(token_ids: np.ndarray, max_seq_length: int, cls_id: int, sep_id: int
                   ) -> list[np.ndarray]:
     """Splits a document's tokens into ``[CLS] chunk [SEP]`` sequences, ``max_seq_length`` at most.
 
-    This is the first, narrow packing scheme: one document per sequence, a long
-    document split into consecutive chunks of ``max_seq_length - 2`` tokens, the
-    last one possibly shorter. No token is dropped and nothing is padded. (BERT
-    itself packs sentence pairs for next-sentence prediction; Cloze trains the
-    masked-LM objective only.)
+    One document per sequence (``packing="sentences"``), a long document split
+    into consecutive chunks of ``max_seq_length - 2`` tokens, the last one
+    possibly shorter. No token is dropped and nothing is padded.
 
     Example:
     >>> [s.tolist() for s in pack_document(np.arange(10, 17), max_seq_length=6, cls_id=2, sep_id=3)]
@@ -21,6 +72,165 @@ def pack_document(token_ids: np.ndarray, max_seq_length: int, cls_id: int, sep_i
     []
     """
     token_ids = np.asarray(token_ids, dtype=np.int64)
-    chunk_length = max_seq_length - 2
-    return [np.concatenate([[cls_id], token_ids[start:start + chunk_length], [sep_id]])
-            for start in range(0, len(token_ids), chunk_length)]
+    return [np.concatenate([[cls_id], chunk, [sep_id]])
+            for chunk in _pieces(token_ids, max_seq_length - 2)]
+
+
+def _pieces(token_ids: np.ndarray, capacity: int) -> list[np.ndarray]:
+    """``token_ids`` cut into consecutive pieces of at most ``capacity`` tokens."""
+    return [token_ids[start:start + capacity] for start in range(0, len(token_ids), capacity)]
+
+
+def pack_full_sentences(documents: Sequence[TokenizedDocument], max_seq_length: int,
+                        cls_id: int, sep_id: int) -> Iterator[PackedSequence]:
+    """RoBERTa's FULL-SENTENCES packing of ``documents``, in the order given.
+
+    Sentences are added whole while they fit in ``max_seq_length - 2``; a
+    document that follows another in the same sequence is preceded by
+    ``[SEP]``. A sentence longer than a whole sequence is cut into pieces. No
+    token is dropped; only the last sequence may be short. The key of a
+    sequence is ``(id of its first document, offset of its first token there)``.
+
+    Example:
+    >>> docs = [TokenizedDocument("a", [np.array([10, 11]), np.array([12])]),
+    ...         TokenizedDocument("b", [np.array([20, 21, 22])])]
+    >>> for s in pack_full_sentences(docs, max_seq_length=7, cls_id=2, sep_id=3):
+    ...     print(s.key, s.token_ids.tolist())
+    ('a', 0) [2, 10, 11, 12, 3]
+    ('b', 0) [2, 20, 21, 22, 3]
+    >>> for s in pack_full_sentences(docs, max_seq_length=9, cls_id=2, sep_id=3):
+    ...     print(s.key, s.token_ids.tolist())
+    ('a', 0) [2, 10, 11, 12, 3, 20, 21, 22, 3]
+    """
+    capacity = max_seq_length - 2
+    parts: list[np.ndarray] = []
+    length, key = 0, None
+    for doc in documents:
+        separator_due = bool(parts)
+        offset = 0
+        for sentence in doc.sentences:
+            for piece in _pieces(np.asarray(sentence, dtype=np.int64), capacity):
+                if length + separator_due + len(piece) > capacity:
+                    yield _single_segment(key, parts, cls_id, sep_id)
+                    parts, length, separator_due = [], 0, False
+                if separator_due:
+                    parts.append(np.array([sep_id], dtype=np.int64))
+                    length += 1
+                    separator_due = False
+                if not parts:
+                    key = (doc.id, offset)
+                parts.append(piece)
+                length += len(piece)
+                offset += len(piece)
+    if parts:
+        yield _single_segment(key, parts, cls_id, sep_id)
+
+
+def _single_segment(key: Tuple, parts: Sequence[np.ndarray], cls_id: int, sep_id: int
+                    ) -> PackedSequence:
+    token_ids = np.concatenate([[cls_id], *parts, [sep_id]]).astype(np.int64)
+    return PackedSequence(key, token_ids, np.zeros(len(token_ids), dtype=np.int64), 0)
+
+
+def pair_sequences(documents: Sequence[TokenizedDocument], index: int, rng: np.random.Generator,
+                   max_seq_length: int, short_seq_prob: float, pair_task: str,
+                   cls_id: int, sep_id: int) -> list[PackedSequence]:
+    """BERT's segment pairs from ``documents[index]``; the others supply random segments B.
+
+    As ``create_instances_from_document`` in google-research/bert: a target
+    length of ``max_seq_length - 3`` (or, with probability ``short_seq_prob``,
+    a random shorter one) is filled with whole sentences; a random prefix of
+    them is A. With ``pair_task="next_sentence"``, half the time (always, when
+    there is one sentence) B is a random span of another document and the
+    label is 1; otherwise B is the rest and the label 0. With
+    ``"sentence_order"`` (ALBERT), B is always the real continuation and half
+    the time A and B are swapped, label 1. A lone sentence with no other
+    document to draw from (or under ``sentence_order``) is cut in two at a
+    random token. The pair is trimmed to fit, a token at a time from the front
+    or back of the longer segment, as BERT. Keys are ``(document id, pair
+    number)``.
+
+    Example:
+    >>> docs = [TokenizedDocument("a", [np.array([10, 11]), np.array([12, 13])]),
+    ...         TokenizedDocument("b", [np.array([20, 21, 22])])]
+    >>> pairs = pair_sequences(docs, 0, np.random.default_rng(0), max_seq_length=16,
+    ...                        short_seq_prob=0.0, pair_task="sentence_order", cls_id=2, sep_id=3)
+    >>> [(p.token_ids.tolist(), p.segment_ids.tolist(), p.next_sentence_label) for p in pairs]
+    [([2, 12, 13, 3, 10, 11, 3], [0, 0, 0, 0, 1, 1, 1], 1)]
+    """
+    max_tokens = max_seq_length - 3
+    segments = [piece for sentence in documents[index].sentences
+                for piece in _pieces(np.asarray(sentence, dtype=np.int64), max_tokens)]
+    others = [i for i in range(len(documents)) if i != index and documents[i].sentences]
+    target = max_tokens
+    if rng.random() < short_seq_prob:
+        target = int(rng.integers(2, max_tokens + 1))
+    pairs: list[PackedSequence] = []
+    chunk: list[np.ndarray] = []
+    i = 0
+    while i < len(segments):
+        chunk.append(segments[i])
+        if i == len(segments) - 1 or sum(map(len, chunk)) >= target:
+            a_end = int(rng.integers(1, len(chunk))) if len(chunk) >= 2 else 1
+            pair = _pair(chunk, a_end, documents, others, target, pair_task, rng)
+            if pair is not None:
+                tokens_a, tokens_b, label, unused = pair
+                i -= unused
+                tokens_a, tokens_b = _truncate_pair(tokens_a, tokens_b, max_tokens, rng)
+                pairs.append(_two_segments((documents[index].id, len(pairs)), tokens_a,
+                                           tokens_b, label, cls_id, sep_id))
+            chunk = []
+        i += 1
+    return pairs
+
+
+def _pair(chunk: Sequence[np.ndarray], a_end: int, documents: Sequence[TokenizedDocument],
+          others: Sequence[int], target: int, pair_task: str, rng: np.random.Generator
+          ) -> Optional[Tuple[np.ndarray, np.ndarray, int, int]]:
+    """(A, B, label, segments of ``chunk`` left unused) of one chunk, or None if it cannot pair."""
+    if len(chunk) == 1 and (pair_task == "sentence_order" or not others):
+        # Nothing to draw B from: cut the lone segment in two, a real continuation.
+        (tokens,) = chunk
+        if len(tokens) < 2:
+            return None
+        cut = int(rng.integers(1, len(tokens)))
+        tokens_a, tokens_b = tokens[:cut], tokens[cut:]
+    elif pair_task == "next_sentence" and others and (len(chunk) == 1 or rng.random() < 0.5):
+        tokens_a = np.concatenate(chunk[:a_end])
+        other = documents[others[int(rng.integers(len(others)))]].sentences
+        start = int(rng.integers(len(other)))
+        taken, length = [], 0
+        for sentence in other[start:]:
+            taken.append(sentence)
+            length += len(sentence)
+            if length >= target - len(tokens_a):
+                break
+        # The unused segments of this document go back to be read again, as BERT.
+        return tokens_a, np.concatenate(taken), 1, len(chunk) - a_end
+    else:
+        tokens_a, tokens_b = np.concatenate(chunk[:a_end]), np.concatenate(chunk[a_end:])
+    if pair_task == "sentence_order" and rng.random() < 0.5:
+        return tokens_b, tokens_a, 1, 0
+    return tokens_a, tokens_b, 0, 0
+
+
+def _truncate_pair(tokens_a: np.ndarray, tokens_b: np.ndarray, max_tokens: int,
+                   rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Trims the longer segment, a token at a random end at a time, until both fit."""
+    bounds = [[0, len(tokens_a)], [0, len(tokens_b)]]
+    while sum(end - start for start, end in bounds) > max_tokens:
+        longer = bounds[0] if bounds[0][1] - bounds[0][0] > bounds[1][1] - bounds[1][0] \
+            else bounds[1]
+        if rng.random() < 0.5:
+            longer[0] += 1
+        else:
+            longer[1] -= 1
+    return tokens_a[bounds[0][0]:bounds[0][1]], tokens_b[bounds[1][0]:bounds[1][1]]
+
+
+def _two_segments(key: Tuple, tokens_a: np.ndarray, tokens_b: np.ndarray, label: int,
+                  cls_id: int, sep_id: int) -> PackedSequence:
+    token_ids = np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]])
+    segment_ids = np.concatenate([np.zeros(len(tokens_a) + 2, np.int64),
+                                  np.ones(len(tokens_b) + 1, np.int64)])
+    return PackedSequence(key, token_ids.astype(np.int64), segment_ids, label)

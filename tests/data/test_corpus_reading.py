@@ -1,10 +1,16 @@
 """ReadCorpus and expand_corpus_paths on tiny corpora, through real DirectRunner pipelines."""
+import bz2
+import csv
 import gzip
 import json
+import os
 import shutil
 
 import apache_beam as beam
+import pyarrow
+import pyarrow.parquet
 import pytest
+import tensorflow as tf
 from apache_beam.testing.util import assert_that, equal_to
 
 from cloze.config import CorpusConfig
@@ -96,7 +102,7 @@ def test_invalid_utf8_fails_naming_file_and_line(tmp_path):
         read_corpus([tmp_path])
 
     assert "bad.txt:3: invalid UTF-8 at byte 8" in str(error.value)
-    assert "on_invalid_utf8='skip'" in str(error.value)
+    assert "on_invalid_utf8='skip' (or 'replace')" in str(error.value)
 
 
 def test_invalid_utf8_in_skip_mode_drops_the_whole_document_and_counts_it(tmp_path):
@@ -167,3 +173,160 @@ def test_globs_and_files_expand_to_sorted_unique_paths(tmp_path):
 
     assert expand_corpus_paths([str(tmp_path / "*.txt"), str(tmp_path / "a.txt")]) == [
         str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+
+
+def text_example(**features):
+    return tf.train.Example(features=tf.train.Features(feature={
+        name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        for name, value in features.items()})).SerializeToString()
+
+
+def test_one_document_per_line_flag(tmp_path):
+    (tmp_path / "a.txt").write_text("First document.\nSecond document.\n\n  \nThird.\n")
+
+    read_corpus([tmp_path], [Document("a.txt:1", "First document."),
+                             Document("a.txt:2", "Second document."), Document("a.txt:5", "Third.")],
+                one_document_per_line=True)
+
+
+def test_bzip2_plain_text_and_json_lines(tmp_path):
+    (tmp_path / "a.txt.bz2").write_bytes(bz2.compress(b"One.\n\nTwo.\n"))
+    (tmp_path / "b.jsonl.bz2").write_bytes(bz2.compress(b'{"text": "Three."}\n'))
+
+    read_corpus([tmp_path], [Document("a.txt.bz2:1", "One."), Document("a.txt.bz2:3", "Two."),
+                             Document("b.jsonl.bz2:1", "Three.")])
+
+
+def test_tfrecords_of_examples_with_a_text_feature_plain_and_gzipped(tmp_path):
+    with tf.io.TFRecordWriter(str(tmp_path / "a.tfrecord")) as writer:
+        writer.write(text_example(body="Première.".encode(), url=b"u"))
+        writer.write(text_example(body=b"Second."))
+    with tf.io.TFRecordWriter(str(tmp_path / "b.tfrecord.gz"), options="GZIP") as writer:
+        writer.write(text_example(body=b"Third."))
+
+    read_corpus([tmp_path], [Document("a.tfrecord:1", "Première."),
+                             Document("a.tfrecord:2", "Second."),
+                             Document("b.tfrecord.gz:1", "Third.")], text_field="body")
+
+
+def test_tfrecord_without_the_text_feature_fails_naming_record_and_features(tmp_path):
+    with tf.io.TFRecordWriter(str(tmp_path / "a.tfrecord")) as writer:
+        writer.write(text_example(text=b"Fine."))
+        writer.write(text_example(url=b"u"))
+
+    with pytest.raises(CorpusError, match=r"a\.tfrecord:2: no single bytes feature 'text' "
+                                          r"\(features: url\)"):
+        read_corpus([tmp_path])
+
+
+def test_parquet_column_is_read_and_nulls_count_as_empty(tmp_path):
+    table = pyarrow.table({"id": [1, 2, 3], "content": ["Alpha.", None, "Gamma."]})
+    pyarrow.parquet.write_table(table, tmp_path / "a.parquet")
+
+    counts = read_corpus([tmp_path], [Document("a.parquet:1", "Alpha."),
+                                      Document("a.parquet:3", "Gamma.")], text_field="content")
+
+    assert counts["documents_skipped_empty"] == 1
+
+
+def test_parquet_without_the_column_fails_naming_the_columns(tmp_path):
+    pyarrow.parquet.write_table(pyarrow.table({"body": ["x"]}), tmp_path / "a.parquet")
+
+    with pytest.raises(CorpusError, match=r"a\.parquet: column 'text' is missing \(columns: body"):
+        read_corpus([tmp_path])
+
+
+def test_csv_column_with_quoted_line_breaks_gzipped_too(tmp_path):
+    with open(tmp_path / "a.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerows([["id", "text"], ["1", "One\nspanning lines."], ["2", "Two."]])
+    with gzip.open(tmp_path / "b.csv.gz", "wt", newline="") as f:
+        csv.writer(f).writerows([["text"], ["Three."]])
+
+    read_corpus([tmp_path], [Document("a.csv:2", "One\nspanning lines."),
+                             Document("a.csv:4", "Two."), Document("b.csv.gz:2", "Three.")])
+
+
+def test_csv_without_the_column_fails_naming_the_columns(tmp_path):
+    (tmp_path / "a.csv").write_text("id,body\n1,x\n")
+
+    with pytest.raises(CorpusError, match=r"a\.csv:1: column 'text' is missing \(columns: id, body"):
+        read_corpus([tmp_path])
+
+
+def test_normalisation_options(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "  \\uff23af\\u00e9  Cre\\u0300me\\u0000 \\n x "}\n')
+
+    read_corpus([tmp_path], [Document("a.jsonl:1", "cafe creme\nx")], normalization="NFKC",
+                lower_case=True, strip_accents=True, clean_whitespace=True)
+    read_corpus([tmp_path], [Document("a.jsonl:1", "  Ｃafé  Crème\x00 \n x ")],
+                normalization="NFC")
+
+
+def test_exact_duplicates_are_removed_keeping_the_smallest_id(tmp_path):
+    (tmp_path / "a.txt").write_text("Same.\n\nOther.\n\nSame.\n")
+    (tmp_path / "b.txt").write_text("Same.\n")
+
+    counts = read_corpus([tmp_path], [Document("a.txt:1", "Same."), Document("a.txt:3", "Other.")],
+                         deduplicate=True)
+
+    assert counts["documents_skipped_duplicate"] == 2
+    assert counts["documents_read"] == 4
+
+
+def test_documents_over_the_size_limit_are_skipped_and_counted(tmp_path):
+    (tmp_path / "a.txt").write_text("Short.\n\n" + "x" * 101 + "\n")
+
+    counts = read_corpus([tmp_path], [Document("a.txt:1", "Short.")], max_document_bytes=100)
+
+    assert counts["documents_skipped_too_large"] == 1
+
+
+def test_a_50_mb_single_line_is_skipped_as_too_large_without_failing(tmp_path):
+    with open(tmp_path / "huge.txt", "wb") as f:
+        f.write(b"word " * 10_000_000 + b"\n\nAfter.\n")
+
+    counts = read_corpus([tmp_path], [Document("huge.txt:3", "After.")])
+
+    assert counts["documents_skipped_too_large"] == 1
+
+
+def test_nul_bytes_are_kept_as_text(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"Nul\x00in the middle.\n")
+
+    read_corpus([tmp_path], [Document("a.txt:1", "Nul\x00in the middle.")])
+
+
+@pytest.fixture
+def binary_file(tmp_path):
+    (tmp_path / "fine.txt").write_text("Fine.\n")
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 400 + os.urandom(2048))
+    return tmp_path
+
+
+def test_a_binary_file_fails_by_default_naming_it(binary_file):
+    with pytest.raises(CorpusError, match=r"blob\.bin:\d+: invalid UTF-8"):
+        read_corpus([binary_file])
+
+
+def test_a_binary_file_is_skipped_and_counted_in_skip_mode(binary_file):
+    counts = read_corpus([binary_file], on_invalid_utf8="skip")
+
+    assert counts["documents_skipped_invalid_utf8"] >= 1
+    assert counts["documents_read"] == counts["documents_skipped_invalid_utf8"] + 1 + counts.get(
+        "documents_skipped_empty", 0)
+
+
+def test_invalid_utf8_is_replaced_in_replace_mode(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"caf\xe9 au lait\n")
+
+    read_corpus([tmp_path], [Document("a.txt:1", "caf\ufffd au lait")], on_invalid_utf8="replace")
+
+
+def test_invalid_utf8_in_a_csv_row_is_judged_by_the_flag(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"text\nFine.\nBad \xff byte.\n")
+
+    with pytest.raises(CorpusError, match=r"a\.csv:3: invalid UTF-8"):
+        read_corpus([tmp_path])
+    counts = read_corpus([tmp_path], [Document("a.csv:2", "Fine.")], on_invalid_utf8="skip")
+    assert counts["documents_skipped_invalid_utf8"] == 1

@@ -113,3 +113,59 @@ def test_sequence_rng_depends_on_seed_and_keys_only():
                                               (1, "doc2", 0), (1, "doc", "0")]}) == 5
     # The same numbers in every process and on every machine (for numpy 1.26).
     assert draw(12345, "a.txt:1", 0) == [1048980694, 447741651, 61706266, 217113291]
+
+
+def words_and_continuations(count, rng=np.random.default_rng(1)):
+    """Sequences of words of 1-4 pieces; per position, whether the token continues a word."""
+    for _ in range(count):
+        lengths = rng.integers(1, 5, size=rng.integers(1, 30))
+        continuation = np.concatenate([[False]] + [[False] + [True] * (n - 1) for n in lengths]
+                                      + [[False]])
+        body = rng.integers(len(SPECIAL_IDS), VOCAB_SIZE, size=int(lengths.sum()))
+        yield np.concatenate([[CLS], body, [SEP]]).astype(np.int64), continuation
+
+
+def word_of(continuation):
+    """Per position, the index of the word it belongs to."""
+    return np.cumsum(~continuation)
+
+
+def test_whole_word_masking_chooses_every_piece_of_a_chosen_word():
+    config = DataConfig(whole_word_masking=True, masked_lm_prob=0.3)
+    for index, (tokens, continuation) in enumerate(words_and_continuations(300)):
+        masked = mask_sequence(tokens, sequence_rng(0, index), config, MASK, SPECIAL_IDS,
+                               VOCAB_SIZE, continuation)
+        words = word_of(continuation)
+        chosen_words = set(words[masked.positions].tolist())
+        assert set(masked.positions.tolist()) == set(
+            np.flatnonzero(np.isin(words, list(chosen_words))).tolist())
+
+
+def test_whole_word_masking_never_chooses_more_than_the_rule_and_rarely_fewer():
+    config = DataConfig(whole_word_masking=True)
+    shortfall = []
+    for index, (tokens, continuation) in enumerate(words_and_continuations(300)):
+        masked = mask_sequence(tokens, sequence_rng(0, index), config, MASK, SPECIAL_IDS,
+                               VOCAB_SIZE, continuation)
+        rule = num_tokens_to_mask(len(tokens) - 2, config.masked_lm_prob,
+                                  config.max_predictions_per_seq)
+        assert len(masked.positions) <= rule
+        shortfall.append(rule - len(masked.positions))
+    assert np.mean(shortfall) < 0.5
+
+
+def test_ngram_masking_chooses_runs_of_neighbouring_words_short_ones_likelier():
+    config = DataConfig(max_ngram=3, masked_lm_prob=0.2)
+    run_lengths = []
+    for index, tokens in enumerate(random_sequences(400, np.random.default_rng(3))):
+        masked = mask_sequence(tokens, sequence_rng(0, index), config, MASK, SPECIAL_IDS,
+                               VOCAB_SIZE)
+        assert len(masked.positions) <= num_tokens_to_mask(
+            int(np.sum(~np.isin(tokens, SPECIAL_IDS))), 0.2, config.max_predictions_per_seq)
+        if len(masked.positions):
+            runs = np.split(masked.positions, np.flatnonzero(np.diff(masked.positions) > 1) + 1)
+            run_lengths += [len(r) for r in runs]
+    counts = np.bincount(run_lengths)
+    # Runs merge when spans touch, so only the trend is checked: longer spans exist, and
+    # single tokens are the most common.
+    assert counts[1] > counts[2] > 0 and counts[3] > 0

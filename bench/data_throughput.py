@@ -1,0 +1,220 @@
+"""Data-stage throughput: Cloze's Beam jobs against Hugging Face datasets + tokenizers.
+
+Not a test. Both contenders turn the same plain-text corpus into sequences of
+``--seq`` tokens with 15% static masking on 2 processes, with the same WordPiece
+vocabulary, in the same run, one after the other:
+
+* ``cloze``: ``ingest_corpus`` + ``make_masked_lm_examples`` (full_sentences
+  packing, gzipped TFRecord shards), DirectRunner ``multi_processing`` with 2
+  workers.
+* ``hf``: ``datasets.load_dataset("text", sample_by="paragraph")`` ->
+  ``map(tokenize, num_proc=2)`` with a ``tokenizers`` BertWordPiece tokenizer ->
+  ``group_texts`` (run_mlm.py's, which drops the tail of each batch) -> 15%
+  masking with 80/10/10 in numpy -> ``save_to_disk``.
+
+Each contender runs in its own process; peak RSS is the largest sum of the RSS
+of that process and all its descendants, sampled every 0.2 s from /proc.
+Reported: wall seconds, MB/s of input text, tokens/s, peak RSS.
+
+Usage (from the repository root; ``.venv-bench`` holds datasets and tokenizers)::
+
+    .venv/bin/python bench/data_throughput.py --mb 50 --work /tmp/cloze-bench \\
+        --hf-python .venv-bench/bin/python
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+SEQ = 128
+
+
+def make_corpus(work: str, megabytes: int) -> tuple[str, str]:
+    """The built-in corpus (3 MB of stdlib prose) repeated to ``megabytes``, and its vocabulary."""
+    import apache_beam as beam
+
+    from cloze.config import VocabConfig
+    from cloze.data.default_corpus import write_default_corpus
+    from cloze.data.jobs import learn_vocabulary
+
+    corpus_dir = os.path.join(work, "corpus")
+    path = os.path.join(corpus_dir, "corpus.txt")
+    vocab = os.path.join(work, "vocab.txt")
+    if os.path.exists(path) and os.path.getsize(path) >= megabytes * 1_000_000:
+        return path, vocab
+    seed_dir = write_default_corpus(os.path.join(work, "seed"), max_bytes=3_000_000)
+    with open(os.path.join(seed_dir, os.listdir(seed_dir)[0]), "rb") as f:
+        block = f.read()
+    os.makedirs(corpus_dir, exist_ok=True)
+    with open(path, "wb") as f:
+        written = 0
+        while written < megabytes * 1_000_000:
+            f.write(block)
+            written += len(block)
+    # The vocabulary is learned once from the seed corpus, outside the timings.
+    import tensorflow as tf
+
+    from cloze.data.corpus import Document
+    from cloze.data.features import make_document_example
+
+    records = os.path.join(work, "seed_records.gz")
+    with tf.io.TFRecordWriter(records, options="GZIP") as writer:
+        for number, text in enumerate(block.decode("utf-8").split("\n\n")):
+            if text.strip():
+                writer.write(make_document_example(Document(f"d:{number}", text))
+                             .SerializeToString())
+    learn_vocabulary(beam.Pipeline(), records, VocabConfig(vocab_size=8000), vocab)
+    return path, vocab
+
+
+def run_cloze(corpus: str, vocab: str, out: str) -> int:
+    """The Cloze jobs on 2 worker processes; returns the tokens written (non-padding)."""
+    import apache_beam as beam
+    import tensorflow as tf
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from cloze.config import CorpusConfig, DataConfig
+    from cloze.data.jobs import ingest_corpus, make_masked_lm_examples
+
+    def options():
+        return PipelineOptions(direct_running_mode="multi_processing", direct_num_workers=2)
+
+    config = DataConfig(max_seq_length=SEQ, eval_percent=0, num_shards=8, packing_buckets=16)
+    ingest_corpus(beam.Pipeline(options=options()), CorpusConfig(paths=(corpus,)), 0,
+                  os.path.join(out, "documents"), num_shards=4)
+    counts = make_masked_lm_examples(beam.Pipeline(options=options()),
+                                     os.path.join(out, "documents"), vocab, True, config,
+                                     os.path.join(out, "examples"))
+    tokens = 0
+    files = tf.io.gfile.glob(os.path.join(out, "examples", "Split-train", "*"))
+    spec = {"input_mask": tf.io.FixedLenFeature([SEQ], tf.int64)}
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
+        tokens += int(tf.io.parse_example(batch, spec)["input_mask"].numpy().sum())
+    print(json.dumps({"sequences": counts.get("sequences_written_train", 0)}), file=sys.stderr)
+    return tokens
+
+
+HF_SCRIPT = r'''
+import json, os, sys
+import numpy as np
+from datasets import load_dataset
+from tokenizers import BertWordPieceTokenizer
+
+corpus, vocab, out, seq = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+tokenizer = BertWordPieceTokenizer(vocab, lowercase=True)
+special = [tokenizer.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
+cls_id, sep_id, mask_id = special[2], special[3], special[4]
+vocab_size = tokenizer.get_vocab_size()
+
+def tokenize(batch):
+    encodings = tokenizer.encode_batch(batch["text"], add_special_tokens=False)
+    return {"input_ids": [e.ids for e in encodings]}
+
+def group_texts(batch):
+    # run_mlm.py's group_texts: concatenate, drop the remainder of the batch.
+    ids = [t for row in batch["input_ids"] for t in row]
+    body = seq - 2
+    total = (len(ids) // body) * body
+    return {"input_ids": [[cls_id] + ids[i:i + body] + [sep_id] for i in range(0, total, body)]}
+
+def mask(batch, indices):
+    rng = np.random.default_rng(indices[0])
+    ids = np.array(batch["input_ids"], dtype=np.int64)
+    labels = np.full_like(ids, -100)
+    candidates = ~np.isin(ids, special)
+    chosen = (rng.random(ids.shape) < 0.15) & candidates
+    labels[chosen] = ids[chosen]
+    action = rng.random(ids.shape)
+    ids[chosen & (action < 0.8)] = mask_id
+    randomize = chosen & (action >= 0.8) & (action < 0.9)
+    ids[randomize] = rng.integers(5, vocab_size, size=int(randomize.sum()))
+    return {"input_ids": ids.tolist(), "labels": labels.tolist()}
+
+data = load_dataset("text", data_files=corpus, sample_by="paragraph", split="train",
+                    cache_dir=os.path.join(out, "cache"))
+data = data.map(tokenize, batched=True, num_proc=2, remove_columns=["text"])
+data = data.map(group_texts, batched=True, num_proc=2)
+data = data.map(mask, batched=True, with_indices=True, num_proc=2)
+data.save_to_disk(os.path.join(out, "saved"), num_proc=2)
+print(json.dumps({"tokens": len(data) * seq, "sequences": len(data)}))
+'''
+
+
+def peak_tree_rss(pid: int) -> int:
+    """The summed RSS in bytes of ``pid`` and all its descendants, now."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total
+
+
+def measure(command: list[str], env=None) -> dict:
+    """Runs ``command``, sampling its process tree's RSS; returns wall seconds, peak RSS, stdout."""
+    start = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, peak_tree_rss(process.pid))
+        time.sleep(0.2)
+    wall = time.monotonic() - start
+    output = process.stdout.read()
+    if process.returncode:
+        raise SystemExit(f"{command[:3]} failed with exit status {process.returncode}")
+    return {"wall_s": wall, "peak_rss_mb": peak / 1e6, "stdout": output}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=50, help="corpus size in MB (>= 50 to report)")
+    parser.add_argument("--work", default="/tmp/cloze-bench")
+    parser.add_argument("--hf-python", default=".venv-bench/bin/python",
+                        help="a Python with datasets and tokenizers installed")
+    parser.add_argument("--only", choices=["cloze", "hf"], help="run one contender")
+    parser.add_argument("--run-cloze", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_cloze:
+        print(json.dumps({"tokens": run_cloze(*args.run_cloze)}))
+        return
+    corpus, vocab = make_corpus(args.work, args.mb)
+    size_mb = os.path.getsize(corpus) / 1e6
+    results = {}
+    contenders = {
+        "cloze": [sys.executable, __file__, "--run-cloze", corpus, vocab,
+                  os.path.join(args.work, f"cloze-{time.time_ns()}")],
+        "hf": [args.hf_python, "-c", HF_SCRIPT, corpus, vocab,
+               os.path.join(args.work, f"hf-{time.time_ns()}"), str(SEQ)],
+    }
+    for name, command in contenders.items():
+        if args.only and name != args.only:
+            continue
+        result = measure(command)
+        tokens = json.loads(result.pop("stdout").strip().splitlines()[-1])["tokens"]
+        results[name] = {"wall_s": round(result["wall_s"], 1),
+                         "MB_per_s": round(size_mb / result["wall_s"], 3),
+                         "tokens_per_s": round(tokens / result["wall_s"]),
+                         "tokens": tokens, "peak_rss_mb": round(result["peak_rss_mb"])}
+        print(name, json.dumps(results[name]), flush=True)
+    print(json.dumps({"corpus_mb": round(size_mb, 1), "seq": SEQ, "cpus": os.cpu_count(),
+                      "load_average": os.getloadavg(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Writing records to gzipped TFRecord shards whose bytes depend on the records alone.
+
+Beam's ``WriteToTFRecord`` puts each record in a shard chosen at random and
+in the order its bundle arrived, so two runs of the same job differ in bytes.
+Here each record carries a sort key (a sha256 of where it comes from): the key
+picks its shard, and a shard is written sorted by key, so the same records
+give byte-identical files whatever the runner, the worker count or the input
+order. Sorting by a hash also spreads neighbouring sequences over the shards
+and through each shard, a deterministic shuffle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Iterable, Iterator, Tuple, Union
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import Metrics
+
+from cloze.data.corpus import COUNTER_NAMESPACE
+
+SHARD_PREFIX = "data_tfrecord"
+TEMPORARY_PREFIX = ".tmp-"
+
+KeyedRecord = Tuple[bytes, bytes]
+
+
+def keyed_record(key: Tuple[Union[str, int], ...], example: tf.train.Example) -> KeyedRecord:
+    """(sha256 of ``key``, ``example`` serialized deterministically): what ``WriteShards`` takes.
+
+    ``key`` must be unique within what one ``WriteShards`` writes, e.g.
+    ``(document id, sequence number, copy)``.
+
+    Example:
+    >>> sort_key, record = keyed_record(("a.txt:1", 0), tf.train.Example())
+    >>> sort_key.hex()[:12], record
+    ('25d3b1180d3a', b'')
+    """
+    material = json.dumps(list(key), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(material).digest(), example.SerializeToString(deterministic=True)
+
+
+def shard_name(index: int, num_shards: int) -> str:
+    """The file name of shard ``index``, as Beam names them.
+
+    Example:
+    >>> shard_name(0, 2)
+    'data_tfrecord-00000-of-00002.gz'
+    """
+    return f"{SHARD_PREFIX}-{index:05d}-of-{num_shards:05d}.gz"
+
+
+class WriteShards(beam.PTransform):
+    """Keyed records -> ``output_dir/data_tfrecord-SSSSS-of-NNNNN.gz``, sorted by key.
+
+    Exactly ``num_shards`` files are written, empty ones included, so a
+    reader's glob always matches. A shard is gathered and sorted in one
+    worker's memory, so give large outputs many shards. Each file is written
+    under a temporary name and renamed when complete; a retried write writes
+    the same bytes. Counter ``shards_written``. Returns the paths written.
+
+    Example:
+    >>> import os, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> records = [keyed_record((n,), tf.train.Example()) for n in range(3)]
+    >>> with beam.Pipeline() as p:
+    ...     _ = p | beam.Create(records) | WriteShards(out, num_shards=2)
+    >>> sorted(os.listdir(out))
+    ['data_tfrecord-00000-of-00002.gz', 'data_tfrecord-00001-of-00002.gz']
+    """
+
+    def __init__(self, output_dir: str, num_shards: int):
+        super().__init__()
+        self._output_dir = output_dir
+        self._num_shards = num_shards
+
+    def expand(self, records):
+        num_shards = self._num_shards
+        by_shard = records | "KeyByShard" >> beam.Map(
+            lambda record: (int.from_bytes(record[0][:8], "big") % num_shards, record))
+        every_shard = (records.pipeline
+                       | "EveryShard" >> beam.Create([(i, None) for i in range(num_shards)]))
+        return ({"records": by_shard, "shard": every_shard}
+                | "GatherShards" >> beam.CoGroupByKey()
+                | "WriteSorted" >> beam.ParDo(_WriteShardFn(self._output_dir, num_shards)))
+
+
+class _WriteShardFn(beam.DoFn):
+    """(shard index, its records) -> the shard file, records sorted by key."""
+
+    def __init__(self, output_dir: str, num_shards: int):
+        self._output_dir = output_dir
+        self._num_shards = num_shards
+        self._written = Metrics.counter(COUNTER_NAMESPACE, "shards_written")
+
+    def process(self, shard: Tuple[int, dict]) -> Iterator[str]:
+        index, groups = shard
+        path = FileSystems.join(self._output_dir, shard_name(index, self._num_shards))
+        temporary = FileSystems.join(self._output_dir,
+                                     f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}")
+        tf.io.gfile.makedirs(self._output_dir)
+        with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
+            for _, record in sorted(groups["records"]):
+                writer.write(record)
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+        self._written.inc()
+        yield path
+
+
+def remove_temporaries(output_dirs: Iterable[str]) -> None:
+    """Deletes temporary files that failed attempts of ``WriteShards`` left in ``output_dirs``.
+
+    Example:
+    >>> import tempfile
+    >>> remove_temporaries([tempfile.mkdtemp()])
+    """
+    for directory in output_dirs:
+        for path in tf.io.gfile.glob(FileSystems.join(directory, TEMPORARY_PREFIX + "*")):
+            tf.io.gfile.remove(path)
