@@ -9,6 +9,8 @@ from typing import List, Optional
 from cloze.config import ConfigError, PipelineConfig
 
 FILL_MASK_EXAMPLE = "Return the [MASK] of the list."
+# The image ``cloze compile`` names when --image is not given (build it from the Dockerfile).
+DEFAULT_IMAGE = "cloze:0.1.0"
 
 
 def parse_override(text: str):
@@ -33,9 +35,9 @@ def build_config(args) -> PipelineConfig:
     for override in args.set:
         section, field, value = parse_override(override)
         values.setdefault(section, {})[field] = value
-    if args.corpus:
+    if getattr(args, "corpus", None):
         values.setdefault("corpus", {})["paths"] = args.corpus
-    if args.vocab_file:
+    if getattr(args, "vocab_file", None):
         values.setdefault("vocab", {})["vocab_file"] = args.vocab_file
     return PipelineConfig.from_dict(values)
 
@@ -62,10 +64,59 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_compile(args) -> int:
+    from cloze.pipeline.kubeflow import compile_kubeflow
+
+    path = compile_kubeflow(build_config(args), args.pipeline_root, args.output, image=args.image,
+                            push_base=args.push_base, beam_pipeline_args=args.beam_arg)
+    print(f"cloze: wrote the {args.target} pipeline spec to {path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    import os
+
+    from cloze.training.trainer import TrainingOutputs, train
+
+    config = build_config(args)
+    out = os.path.abspath(args.output)
+    result = train(config, args.train, args.eval, args.vocab,
+                   TrainingOutputs(serving_dir=os.path.join(out, "serving"),
+                                   preset_dir=os.path.join(out, "preset"),
+                                   log_dir=os.path.join(out, "logs")))
+    print(f"\nSavedModel:  {out}/serving\nPreset:      {out}/preset\nReport:      "
+          f"{out}/logs/training_report.png")
+    print(f"Train loss:  {result.history['loss'][0]:.3f} -> {result.train_loss:.3f}")
+    if result.eval_loss is not None:
+        print(f"Eval loss:   {result.eval_loss:.3f} (masked-token accuracy "
+              f"{result.eval_accuracy:.3f})")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from cloze.models.convert import convert
+
+    convert(args.src, args.dst, to=args.to)
+    print(f"{args.src} -> {args.dst} ({args.to})")
+    return 0
+
+
 def cmd_fill_mask(args) -> int:
     from cloze.export.fill_mask import FillMasker
 
     print_fills(FillMasker(args.model), args.text, args.top_k)
+    return 0
+
+
+def cmd_score(args) -> int:
+    from cloze.config import CorpusConfig
+    from cloze.evaluation.scoring import score_corpus
+
+    corpus = CorpusConfig(paths=tuple(args.corpus), text_field=args.text_field)
+    paths = score_corpus(args.model, corpus, args.output, prompts=args.prompt, top_k=args.top_k,
+                         output_format=args.format, beam_pipeline_args=args.beam_arg)
+    for name, path in sorted(paths.items()):
+        print(f"{name}: {path}")
     return 0
 
 
@@ -76,6 +127,19 @@ def cmd_default_corpus(args) -> int:
     return 0
 
 
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``build_config`` reads, shared by the commands that build a pipeline."""
+    parser.add_argument("--corpus", action="append", default=[],
+                        help="corpus file, directory or glob (repeatable); default: the built-in "
+                             "corpus of Python standard-library docstrings and comments")
+    parser.add_argument("--vocab-file", help="use this vocab.txt instead of learning one")
+    parser.add_argument("--config", help="JSON file with PipelineConfig fields")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override one config field, e.g. train.train_steps=200 (repeatable)")
+    parser.add_argument("--beam-arg", action="append", default=[],
+                        help="Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloze", description="Pretrain BERT-family masked language models and ship them.")
@@ -83,17 +147,43 @@ def make_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the whole TFX pipeline locally: text -> TFRecords -> "
                                      "trained model -> SavedModel and preset")
-    run.add_argument("--output", default="cloze_output", help="output directory (default: %(default)s)")
-    run.add_argument("--corpus", action="append", default=[],
-                     help="corpus file, directory or glob (repeatable); default: the built-in "
-                          "corpus of Python standard-library docstrings and comments")
-    run.add_argument("--vocab-file", help="use this vocab.txt instead of learning one")
-    run.add_argument("--config", help="JSON file with PipelineConfig fields")
-    run.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                     help="override one config field, e.g. train.train_steps=200 (repeatable)")
-    run.add_argument("--beam-arg", action="append", default=[],
-                     help="Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2")
+    run.add_argument("--output", default="cloze_output",
+                     help="output directory (default: %(default)s)")
+    add_config_arguments(run)
     run.set_defaults(func=cmd_run)
+
+    compile_ = sub.add_parser("compile", help="compile the pipeline for a scheduler: a Kubeflow "
+                                              "Pipelines v2 spec (JSON)")
+    compile_.add_argument("--target", choices=["kubeflow"], default="kubeflow")
+    compile_.add_argument("--output", default="cloze_pipeline.json",
+                          help="the spec file to write (default: %(default)s)")
+    compile_.add_argument("--image", default=DEFAULT_IMAGE,
+                          help="the pipeline image every step runs (default: %(default)s)")
+    compile_.add_argument("--pipeline-root", required=True,
+                          help="where the cluster writes artifacts, e.g. gs://bucket/cloze")
+    compile_.add_argument("--push-base", help="TF Serving base path blessed models are pushed to "
+                                              "(default: <pipeline root>/serving)")
+    add_config_arguments(compile_)
+    compile_.set_defaults(func=cmd_compile)
+
+    train = sub.add_parser("train", help="train a masked LM on TFRecord shards (resumable): "
+                                         "SavedModel, preset and report out")
+    train.add_argument("--train", required=True, help="glob of training shards")
+    train.add_argument("--eval", default="", help="glob of eval shards (optional)")
+    train.add_argument("--vocab", required=True, help="the vocab.txt the shards were made with")
+    train.add_argument("--output", default="cloze_train", help="output directory; rerun with "
+                                                                "the same one to resume")
+    train.add_argument("--config", help="JSON file with PipelineConfig fields")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="override one config field, e.g. train.optimizer=lamb (repeatable)")
+    train.set_defaults(func=cmd_train)
+
+    convert = sub.add_parser("convert", help="convert a Hugging Face checkpoint directory to a "
+                                             "Cloze preset, or (--to hf) a preset to one")
+    convert.add_argument("src")
+    convert.add_argument("dst")
+    convert.add_argument("--to", choices=["cloze", "hf"], default="cloze")
+    convert.set_defaults(func=cmd_convert)
 
     fill = sub.add_parser("fill-mask", help="print the top tokens for each [MASK] in text, "
                                             "from a SavedModel or a preset directory")
@@ -101,6 +191,23 @@ def make_parser() -> argparse.ArgumentParser:
     fill.add_argument("text", nargs="+", help="text containing [MASK]")
     fill.add_argument("--top-k", type=int, default=5)
     fill.set_defaults(func=cmd_fill_mask)
+
+    score = sub.add_parser("score", help="score a corpus with a SavedModel in Beam: per-document "
+                                         "pseudo-perplexity and masked accuracy, prompt fills")
+    score.add_argument("model", help="SavedModel directory (a pushed version or Format-Serving)")
+    score.add_argument("--corpus", action="append", required=True,
+                       help="corpus file, directory or glob (repeatable)")
+    score.add_argument("--output", required=True, help="directory for documents.jsonl "
+                                                       "(or .parquet) and prompts.jsonl")
+    score.add_argument("--prompt", action="append", default=[],
+                       help="text with [MASK] whose fills to write (repeatable)")
+    score.add_argument("--top-k", type=int, default=5, help="fills per mask, 1..10")
+    score.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                       help="format of the document scores (default: %(default)s)")
+    score.add_argument("--text-field", default="text", help="JSON Lines field of the text")
+    score.add_argument("--beam-arg", action="append", default=[],
+                       help="Beam pipeline option, e.g. --beam-arg=--runner=DataflowRunner")
+    score.set_defaults(func=cmd_score)
 
     corpus = sub.add_parser("default-corpus", help="write the built-in corpus (standard-library "
                                                    "docstrings and comments) to a directory")

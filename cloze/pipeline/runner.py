@@ -1,5 +1,6 @@
 """Runs the pipeline locally (LocalDagRunner, sqlite metadata, Beam DirectRunner)."""
 import dataclasses
+import json
 import os
 from typing import Dict, Optional, Sequence
 
@@ -7,16 +8,20 @@ from tfx import v1 as tfx
 
 from cloze.components.artifacts import VOCABULARY_FILE
 from cloze.components.counts import read_counts
+from cloze.components.evaluator import METRICS_FILE
+from cloze.components.pusher import PUSH_FILE
 from cloze.components.trainer import PRESET_DIR
 from cloze.config import PipelineConfig
 from cloze.data.default_corpus import write_default_corpus
 from cloze.pipeline.outputs import latest_outputs
-from cloze.pipeline.pipeline import create_pipeline
+from cloze.evaluation.blessing import Thresholds
+from cloze.pipeline.pipeline import SERVING_MODEL_NAME, create_pipeline
 from cloze.training.trainer import RESULT_FILE, TrainingResult
 
 METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT = "pipeline_root"
 DEFAULT_CORPUS_DIR = "default_corpus"
+SERVING_DIR = "serving"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +36,8 @@ class RunSummary:
     document_counts: Dict[str, int]
     sequence_counts: Dict[str, int]
     training: TrainingResult
+    evaluation: dict
+    push: Optional[dict]
 
     def describe(self) -> str:
         history = self.training.history
@@ -47,6 +54,12 @@ class RunSummary:
         if self.training.eval_loss is not None:
             lines.append(f"Eval loss:   {self.training.eval_loss:.3f} "
                          f"(masked-token accuracy {self.training.eval_accuracy:.3f})")
+        candidate = self.evaluation["candidate"]
+        lines.append(f"Evaluation:  perplexity {candidate['perplexity']:.2f}, accuracy "
+                     f"{candidate['accuracy']:.3f}, top-5 {candidate['top5_accuracy']:.3f}: "
+                     + ("BLESSED" if self.evaluation["blessed"] else "NOT BLESSED"))
+        lines.append("Pushed:      " + (self.push["saved_model_dir"] if self.push
+                                        else "nothing (not blessed)"))
         return "\n".join(lines)
 
 
@@ -65,10 +78,13 @@ def with_default_corpus(config: PipelineConfig, output_dir: str) -> PipelineConf
 
 
 def run_local(config: PipelineConfig, output_dir: str,
-              beam_pipeline_args: Sequence[str] = ()) -> RunSummary:
+              beam_pipeline_args: Sequence[str] = (),
+              thresholds: Thresholds = Thresholds(),
+              serving_model_name: str = SERVING_MODEL_NAME) -> RunSummary:
     """Runs the whole pipeline under ``output_dir`` and summarises the outputs.
 
-    Re-running with an unchanged config reuses cached component outputs.
+    Re-running with an unchanged config reuses cached component outputs. A
+    blessed model is pushed to ``<output_dir>/serving/<serving_model_name>/<version>/``.
 
     Example::
 
@@ -80,7 +96,9 @@ def run_local(config: PipelineConfig, output_dir: str,
     config = with_default_corpus(config, output_dir)
     metadata_path = os.path.join(output_dir, METADATA_FILE)
     pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT), metadata_path,
-                               beam_pipeline_args)
+                               beam_pipeline_args,
+                               push_base=os.path.join(output_dir, SERVING_DIR),
+                               serving_model_name=serving_model_name, thresholds=thresholds)
     tfx.orchestration.LocalDagRunner().run(pipeline)
     return summarize(metadata_path, config.name)
 
@@ -95,6 +113,14 @@ def summarize(metadata_path: str, pipeline_name: str) -> RunSummary:
     examples_dir = output("MaskedLmExampleGen", "examples")
     with open(os.path.join(model_run_dir, RESULT_FILE), encoding="utf-8") as f:
         training = TrainingResult.from_json(f.read())
+    with open(os.path.join(output("MaskedLmEvaluator", "evaluation"), METRICS_FILE),
+              encoding="utf-8") as f:
+        evaluation = json.load(f)
+    push_file = os.path.join(output("MaskedLmPusher", "pushed_model"), PUSH_FILE)
+    push = None
+    if os.path.exists(push_file):
+        with open(push_file, encoding="utf-8") as f:
+            push = json.load(f)
     return RunSummary(
         examples_dir=examples_dir,
         vocabulary_file=os.path.join(output("VocabularyGen", "vocabulary"), VOCABULARY_FILE),
@@ -103,4 +129,6 @@ def summarize(metadata_path: str, pipeline_name: str) -> RunSummary:
         model_run_dir=model_run_dir,
         document_counts=read_counts(output("TextExampleGen", "documents")),
         sequence_counts=read_counts(examples_dir),
-        training=training)
+        training=training,
+        evaluation=evaluation,
+        push=push)

@@ -200,3 +200,87 @@ def test_invalid_utf8_fails_the_run_naming_file_and_line(tmp_path):
     (corpus / "bad.txt").write_bytes(b"Line one.\nLine two.\nBad \xff byte.\n")
     with pytest.raises(Exception, match=r"bad\.txt:3"):
         run_local(tiny_config(str(corpus), on_invalid_utf8="fail"), str(tmp_path / "out"))
+
+
+# Evaluation, blessing and pushing: the first run is blessed against no baseline; a second
+# run of a deliberately worse model (one training step) against it is not.
+
+@pytest.fixture(scope="module")
+def worse_run(run):
+    root, _ = run
+    config = tiny_config(str(root / "corpus"))
+    config = PipelineConfig.from_dict({**config.to_dict(),
+                                       "train": {**config.to_dict()["train"], "train_steps": 1,
+                                                 "jit_compile": False}})
+    return root, run_local(config, str(root / "out"))
+
+
+def newest_execution(metadata_path, component_id):
+    import ml_metadata as mlmd
+    from tfx import v1 as tfx
+
+    store = mlmd.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+    context = store.get_context_by_type_and_name("node", f"tiny.{component_id}")
+    return max(store.get_executions_by_context(context.id),
+               key=lambda e: (e.create_time_since_epoch, e.id))
+
+
+def test_first_model_is_blessed_and_pushed_with_preset_and_warmup(run):
+    from cloze.export.serving import WARMUP_FILE, versions
+
+    root, summary = run
+    assert summary.evaluation["blessed"] and summary.evaluation["baseline"] is None
+    blessing = latest_outputs(str(root / "out" / METADATA_FILE), "tiny",
+                              "MaskedLmEvaluator")["blessing"][0]
+    assert os.listdir(blessing) == ["BLESSED"]
+    pushed = summary.push["saved_model_dir"]
+    assert versions(str(root / "out" / "serving" / "cloze")) == [int(os.path.basename(pushed))]
+    assert tf.saved_model.contains_saved_model(pushed)
+    assert os.path.exists(os.path.join(pushed, WARMUP_FILE))
+    assert MaskedLM.from_preset(summary.push["preset_dir"]).fill_mask(["the [MASK] of"])
+
+
+def test_evaluator_metrics_equal_the_keras_model_on_the_eval_split(run):
+    root, summary = run
+    from cloze.evaluation.metrics import MetricSums
+
+    model = MaskedLM.from_preset(summary.preset_dir)
+    parsed = tf.io.parse_example(read_records(summary.examples_dir, "eval"),
+                                 feature_spec(SEQ, PREDICTIONS))
+    sums = MetricSums()
+    sums.add(model({"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
+                    "padding_mask": parsed["input_mask"],
+                    "mask_positions": parsed["masked_lm_positions"]}),
+             parsed["masked_lm_ids"], parsed["masked_lm_weights"])
+    expected, candidate = sums.result(), summary.evaluation["candidate"]
+    assert candidate["num_predictions"] == expected.num_predictions
+    for name in ("loss", "accuracy", "top5_accuracy"):
+        assert candidate[name] == pytest.approx(getattr(expected, name), abs=1e-4), name
+    evaluation_dir = latest_outputs(str(root / "out" / METADATA_FILE), "tiny",
+                                    "MaskedLmEvaluator")["evaluation"][0]
+    assert "BLESSED" in open(os.path.join(evaluation_dir, "report.html")).read()
+
+
+def test_worse_model_is_not_blessed_and_not_pushed(worse_run):
+    from cloze.export.serving import versions
+
+    root, summary = worse_run
+    evaluation = summary.evaluation
+    assert not evaluation["blessed"]
+    assert evaluation["candidate"]["loss"] > evaluation["baseline"]["loss"]
+    assert [c["name"] for c in evaluation["checks"] if not c["passed"]] == ["loss vs baseline"]
+    assert summary.push is None
+    assert len(versions(str(root / "out" / "serving" / "cloze"))) == 1
+
+
+def test_second_run_reuses_the_cached_data_components(worse_run):
+    from ml_metadata.proto import metadata_store_pb2
+
+    root, _ = worse_run
+    metadata = str(root / "out" / METADATA_FILE)
+    for component in ("TextExampleGen", "VocabularyGen", "MaskedLmExampleGen", "StatisticsGen"):
+        assert (newest_execution(metadata, component).last_known_state
+                == metadata_store_pb2.Execution.CACHED), component
+    assert (newest_execution(metadata, "Trainer").last_known_state
+            == metadata_store_pb2.Execution.COMPLETE)

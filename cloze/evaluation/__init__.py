@@ -1,0 +1,1 @@
+"""Evaluation: masked-LM metrics of a SavedModel, blessing rules, reports, batch scoring."""

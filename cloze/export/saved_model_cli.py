@@ -1,0 +1,24 @@
+"""TensorFlow's ``saved_model_cli`` with the tensorflow-text ops registered.
+
+The stock ``saved_model_cli run`` imports the whole graph, ``fill_mask`` and
+``encode`` included, and fails on the first tensorflow-text op it does not know
+(``FastBertNormalize``); ``show --all`` works as it is. This runs the same tool
+after ``import tensorflow_text``, with the same arguments::
+
+    python -m cloze.export.saved_model_cli run --dir MODEL --tag_set serve \\
+        --signature_def fill_mask --input_exprs 'texts=["the [MASK] sat"]'
+"""
+import sys
+
+import tensorflow_text  # noqa: F401  (registers the ops before the graph is imported)
+from tensorflow.python.tools import saved_model_cli
+
+
+def main() -> None:
+    """Runs ``saved_model_cli`` on ``sys.argv``."""
+    sys.argv[0] = "saved_model_cli"
+    saved_model_cli.main()
+
+
+if __name__ == "__main__":
+    main()

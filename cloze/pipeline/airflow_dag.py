@@ -1,0 +1,61 @@
+"""The Cloze pipeline as an Airflow DAG (TFX's ``AirflowDagRunner``); Airflow is an optional extra.
+
+Copy or link this file into Airflow's ``dags/`` folder and set, for the scheduler
+and the workers:
+
+* ``CLOZE_CONFIG``: a JSON file of ``PipelineConfig`` fields; ``corpus.paths`` is required;
+* ``CLOZE_OUTPUT``: the directory for the pipeline root, ``metadata.sqlite`` and
+  the ``serving/`` push base (as ``cloze run --output``), shared by the workers;
+* ``CLOZE_SCHEDULE``: the schedule (default ``@daily``).
+
+With ``CLOZE_CONFIG`` unset, importing the module defines no DAG, so it imports
+cleanly anywhere. TFX caching reuses the data stages while the corpus and config
+are unchanged, so a daily run re-trains only when something changed.
+"""
+import datetime
+import os
+
+from cloze.config import ConfigError, PipelineConfig
+from cloze.pipeline.pipeline import create_pipeline
+
+CONFIG_ENV = "CLOZE_CONFIG"
+OUTPUT_ENV = "CLOZE_OUTPUT"
+SCHEDULE_ENV = "CLOZE_SCHEDULE"
+START_DATE = datetime.datetime(2024, 1, 1)
+
+
+def create_dag(config: PipelineConfig, output_dir: str, schedule: str = "@daily"):
+    """The Airflow DAG of the pipeline: one task per component, ``dag_id`` = ``config.name``.
+
+    Example (with Airflow installed)::
+
+        dag = create_dag(PipelineConfig.from_dict({"corpus": {"paths": ["texts/"]}}), "out")
+        dag.task_ids  # ['TextExampleGen', 'VocabularyGen', ...]
+    """
+    from tfx.orchestration.airflow.airflow_dag_runner import (AirflowDagRunner,
+                                                              AirflowPipelineConfig)
+    from cloze.pipeline.runner import METADATA_FILE, PIPELINE_ROOT, SERVING_DIR
+
+    if not config.corpus.paths:
+        raise ConfigError("corpus.paths=() is invalid for a scheduled pipeline: expected the "
+                          f"corpus location, in the JSON file that {CONFIG_ENV} names")
+    pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT),
+                               metadata_path=os.path.join(output_dir, METADATA_FILE),
+                               push_base=os.path.join(output_dir, SERVING_DIR))
+    runner = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config={
+        "schedule_interval": schedule, "start_date": START_DATE, "catchup": False}))
+    return runner.run(pipeline)
+
+
+def dag_from_environment():
+    """The DAG the environment describes, or None when ``CLOZE_CONFIG`` is unset."""
+    config_file = os.environ.get(CONFIG_ENV)
+    if not config_file:
+        return None
+    with open(config_file, encoding="utf-8") as f:
+        config = PipelineConfig.from_json(f.read())
+    return create_dag(config, os.path.abspath(os.environ.get(OUTPUT_ENV, "cloze_output")),
+                      os.environ.get(SCHEDULE_ENV, "@daily"))
+
+
+DAG = dag_from_environment()
