@@ -145,15 +145,13 @@ def make_parser() -> argparse.ArgumentParser:
         prog="cloze", description="Pretrain BERT-family masked language models and ship them.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the whole TFX pipeline locally: text -> TFRecords -> "
-                                     "trained model -> SavedModel and preset")
+    run = sub.add_parser("run", help="run the whole pipeline: text to TFRecords to served model")
     run.add_argument("--output", default="cloze_output",
                      help="output directory (default: %(default)s)")
     add_config_arguments(run)
     run.set_defaults(func=cmd_run)
 
-    compile_ = sub.add_parser("compile", help="compile the pipeline for a scheduler: a Kubeflow "
-                                              "Pipelines v2 spec (JSON)")
+    compile_ = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2 (JSON)")
     compile_.add_argument("--target", choices=["kubeflow"], default="kubeflow")
     compile_.add_argument("--output", default="cloze_pipeline.json",
                           help="the spec file to write (default: %(default)s)")
@@ -166,8 +164,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_config_arguments(compile_)
     compile_.set_defaults(func=cmd_compile)
 
-    train = sub.add_parser("train", help="train a masked LM on TFRecord shards (resumable): "
-                                         "SavedModel, preset and report out")
+    train = sub.add_parser("train", help="train on TFRecord shards (resumable) to model + preset")
     train.add_argument("--train", required=True, help="glob of training shards")
     train.add_argument("--eval", default="", help="glob of eval shards (optional)")
     train.add_argument("--vocab", required=True, help="the vocab.txt the shards were made with")
@@ -178,22 +175,19 @@ def make_parser() -> argparse.ArgumentParser:
                        help="override one config field, e.g. train.optimizer=lamb (repeatable)")
     train.set_defaults(func=cmd_train)
 
-    convert = sub.add_parser("convert", help="convert a Hugging Face checkpoint directory to a "
-                                             "Cloze preset, or (--to hf) a preset to one")
+    convert = sub.add_parser("convert", help="convert Hugging Face checkpoints to presets and back")
     convert.add_argument("src")
     convert.add_argument("dst")
     convert.add_argument("--to", choices=["cloze", "hf"], default="cloze")
     convert.set_defaults(func=cmd_convert)
 
-    fill = sub.add_parser("fill-mask", help="print the top tokens for each [MASK] in text, "
-                                            "from a SavedModel or a preset directory")
+    fill = sub.add_parser("fill-mask", help="top tokens for each [MASK] from a SavedModel or preset")
     fill.add_argument("model", help="SavedModel directory or preset directory")
     fill.add_argument("text", nargs="+", help="text containing [MASK]")
     fill.add_argument("--top-k", type=int, default=5)
     fill.set_defaults(func=cmd_fill_mask)
 
-    score = sub.add_parser("score", help="score a corpus with a SavedModel in Beam: per-document "
-                                         "pseudo-perplexity and masked accuracy, prompt fills")
+    score = sub.add_parser("score", help="score a corpus in Beam: pseudo-perplexity, prompt fills")
     score.add_argument("model", help="SavedModel directory (a pushed version or Format-Serving)")
     score.add_argument("--corpus", action="append", required=True,
                        help="corpus file, directory or glob (repeatable)")
@@ -209,8 +203,8 @@ def make_parser() -> argparse.ArgumentParser:
                        help="Beam pipeline option, e.g. --beam-arg=--runner=DataflowRunner")
     score.set_defaults(func=cmd_score)
 
-    corpus = sub.add_parser("default-corpus", help="write the built-in corpus (standard-library "
-                                                   "docstrings and comments) to a directory")
+    corpus = sub.add_parser("default-corpus",
+                            help="write the built-in corpus (stdlib docstrings)")
     corpus.add_argument("output")
     corpus.add_argument("--max-bytes", type=int, default=3_000_000)
     corpus.set_defaults(func=cmd_default_corpus)
