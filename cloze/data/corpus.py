@@ -458,6 +458,29 @@ class _KeepFirstFn(beam.DoFn):
         yield min(documents, key=lambda doc: doc.id)
 
 
+def corpus_fingerprint(paths: Sequence[str]) -> str:
+    """A digest of every corpus file's path, size and modification time.
+
+    It changes when a file is added, removed or rewritten, which is what a
+    pipeline cache key needs to notice a changed corpus behind unchanged paths.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.txt").write_text("one")
+    >>> before = corpus_fingerprint([str(root)])
+    >>> _ = (root / "b.txt").write_text("two")
+    >>> before == corpus_fingerprint([str(root)])
+    False
+    """
+    digest = hashlib.sha256()
+    for result in FileSystems.match(expand_corpus_paths(paths)):
+        for metadata in result.metadata_list:
+            digest.update(f"{metadata.path}\0{metadata.size_in_bytes}\0"
+                          f"{metadata.last_updated_in_seconds}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
 def counter_values(result) -> dict[str, int]:
     """The committed ``"cloze"`` counters of a finished Beam ``PipelineResult``, by name.
 

@@ -34,6 +34,7 @@ def create_dag(config: PipelineConfig, output_dir: str, schedule: str = "@daily"
     """
     from tfx.orchestration.airflow.airflow_dag_runner import (AirflowDagRunner,
                                                               AirflowPipelineConfig)
+    from cloze.data.corpus import corpus_fingerprint
     from cloze.pipeline.runner import METADATA_FILE, PIPELINE_ROOT, SERVING_DIR
 
     if not config.corpus.paths:
@@ -41,7 +42,8 @@ def create_dag(config: PipelineConfig, output_dir: str, schedule: str = "@daily"
                           f"corpus location, in the JSON file that {CONFIG_ENV} names")
     pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT),
                                metadata_path=os.path.join(output_dir, METADATA_FILE),
-                               push_base=os.path.join(output_dir, SERVING_DIR))
+                               push_base=os.path.join(output_dir, SERVING_DIR),
+                               corpus_fingerprint=corpus_fingerprint(config.corpus.paths))
     runner = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config={
         "schedule_interval": schedule, "start_date": START_DATE, "catchup": False}))
     return runner.run(pipeline)

@@ -25,11 +25,15 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str,
                     beam_pipeline_args: Sequence[str] = (),
                     push_base: Optional[str] = None,
                     serving_model_name: str = SERVING_MODEL_NAME,
-                    thresholds: Thresholds = Thresholds()) -> tfx.dsl.Pipeline:
+                    thresholds: Thresholds = Thresholds(),
+                    corpus_fingerprint: str = "") -> tfx.dsl.Pipeline:
     """Builds the pipeline; the runner that executes it is chosen by the caller.
 
     Each component gets only its own slice of the config, so changing, say,
     the training steps re-runs the Trainer but reuses the cached data stages.
+    ``corpus_fingerprint`` (see ``cloze.data.corpus.corpus_fingerprint``) joins
+    the ingest stage's cache key, so a changed corpus is read again; runners
+    that build the pipeline at run time (local, Airflow) pass it.
     The Evaluator blesses a model that meets ``thresholds`` and is no worse than
     the last blessed one; the Pusher pushes a blessed model to
     ``<push_base>/<serving_model_name>/<version>/`` (default push base:
@@ -43,7 +47,8 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str,
 'StatisticsGen', 'Trainer', 'MaskedLmEvaluator', 'MaskedLmPusher']
     """
     documents = TextExampleGen(corpus_config=json.dumps(dataclasses.asdict(config.corpus)),
-                               eval_percent=config.data.eval_percent)
+                               eval_percent=config.data.eval_percent,
+                               corpus_fingerprint=corpus_fingerprint)
     vocabulary = VocabularyGen(documents=documents.outputs["documents"],
                                vocab_config=json.dumps(dataclasses.asdict(config.vocab)))
     masked = MaskedLmExampleGen(documents=documents.outputs["documents"],

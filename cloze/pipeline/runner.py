@@ -12,6 +12,7 @@ from cloze.components.evaluator import METRICS_FILE
 from cloze.components.pusher import PUSH_FILE
 from cloze.components.trainer import PRESET_DIR
 from cloze.config import PipelineConfig
+from cloze.data.corpus import corpus_fingerprint
 from cloze.data.default_corpus import write_default_corpus
 from cloze.pipeline.outputs import latest_outputs
 from cloze.evaluation.blessing import Thresholds
@@ -98,7 +99,8 @@ def run_local(config: PipelineConfig, output_dir: str,
     pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT), metadata_path,
                                beam_pipeline_args,
                                push_base=os.path.join(output_dir, SERVING_DIR),
-                               serving_model_name=serving_model_name, thresholds=thresholds)
+                               serving_model_name=serving_model_name, thresholds=thresholds,
+                               corpus_fingerprint=corpus_fingerprint(config.corpus.paths))
     tfx.orchestration.LocalDagRunner().run(pipeline)
     return summarize(metadata_path, config.name)
 

@@ -41,3 +41,4 @@ def test_config_error_exits_2_with_a_one_line_message(capsys):
 def test_fill_mask_on_a_directory_that_is_no_model_says_so(tmp_path, capsys):
     assert main(["fill-mask", str(tmp_path), "a [MASK]"]) == 2
     assert "neither a SavedModel nor a Cloze preset" in capsys.readouterr().err
+
