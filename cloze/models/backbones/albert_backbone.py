@@ -90,20 +90,13 @@ class AlbertBackbone(Backbone):
             outputs={"sequence_output": x,
                      "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
             dtype=dtype, **kwargs)
-        self._token_embedding = token_embedding
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.embedding_dim = embedding_dim
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.num_groups = num_groups
-        self.num_inner_repetitions = num_inner_repetitions
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.activation = activation
-        self.masked_lm_layer_norm_epsilon = masked_lm_layer_norm_epsilon
+        self._record_config(
+            token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
+            num_heads=num_heads, embedding_dim=embedding_dim, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, num_groups=num_groups,
+            num_inner_repetitions=num_inner_repetitions, dropout=dropout,
+            max_sequence_length=max_sequence_length, num_segments=num_segments,
+            activation=activation, masked_lm_layer_norm_epsilon=masked_lm_layer_norm_epsilon)
 
     def masked_lm_head_config(self):
         # ALBERT's transform layer reuses the encoder's activation (keras-hub and
@@ -111,22 +104,3 @@ class AlbertBackbone(Backbone):
         return {"intermediate_activation": self.activation,
                 "layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
                 "kernel_initializer": bert_kernel_initializer()}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "embedding_dim": self.embedding_dim,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "num_groups": self.num_groups,
-            "num_inner_repetitions": self.num_inner_repetitions,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "activation": keras.activations.serialize(self.activation),
-            "masked_lm_layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
-        })
-        return config

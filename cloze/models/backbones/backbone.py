@@ -47,10 +47,24 @@ class Backbone(keras.Model):
         """Keyword arguments of the ``MaskedLMHead`` this backbone is trained with."""
         raise NotImplementedError
 
+    def _record_config(self, token_embedding, **arguments):
+        """Keeps the tied embedding, and the constructor ``arguments`` both as
+        attributes and as ``get_config()``: one place instead of each backbone
+        writing its arguments out twice."""
+        self._token_embedding = token_embedding
+        self._config_keys = tuple(arguments)
+        for key, value in arguments.items():
+            setattr(self, key, value)
+
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "dtype": keras.dtype_policies.serialize(self._backbone_dtype)
-                if isinstance(self._backbone_dtype, keras.DTypePolicy) else self._backbone_dtype}
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": keras.dtype_policies.serialize(self._backbone_dtype)
+                  if isinstance(self._backbone_dtype, keras.DTypePolicy)
+                  else self._backbone_dtype}
+        for key in getattr(self, "_config_keys", ()):
+            value = getattr(self, key)
+            config[key] = keras.activations.serialize(value) if callable(value) else value
+        return config
 
     @classmethod
     def from_config(cls, config):

@@ -114,17 +114,11 @@ class BertBackbone(Backbone):
             outputs={"sequence_output": x,
                      "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
             dtype=dtype, **kwargs)
-        self._token_embedding = token_embedding
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.activation = activation
-        self.masked_lm_layer_norm_epsilon = masked_lm_layer_norm_epsilon
+        self._record_config(
+            token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
+            num_heads=num_heads, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,
+            dropout=dropout, max_sequence_length=max_sequence_length, num_segments=num_segments,
+            activation=activation, masked_lm_layer_norm_epsilon=masked_lm_layer_norm_epsilon)
 
     def masked_lm_head_config(self):
         # Exact GELU in the transform layer whatever the encoder uses: keras-hub's
@@ -133,21 +127,6 @@ class BertBackbone(Backbone):
                 "layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
                 "kernel_initializer": bert_kernel_initializer()}
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "activation": keras.activations.serialize(self.activation),
-            "masked_lm_layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
-        })
-        return config
 
     @classmethod
     def from_config(cls, config):

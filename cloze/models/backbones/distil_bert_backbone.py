@@ -58,32 +58,14 @@ class DistilBertBackbone(Backbone):
             layer_norm_epsilon=BERT_LAYER_NORM_EPSILON,
             kernel_initializer=bert_kernel_initializer(), dtype=dtype)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
-        self._token_embedding = embeddings.token_embedding
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.masked_lm_layer_norm_epsilon = masked_lm_layer_norm_epsilon
+        self._record_config(
+            embeddings.token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
+            num_heads=num_heads, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,
+            dropout=dropout, max_sequence_length=max_sequence_length,
+            masked_lm_layer_norm_epsilon=masked_lm_layer_norm_epsilon)
 
     def masked_lm_head_config(self):
         # DistilBERT's vocab transform: dense + exact GELU + LayerNorm, tied projector plus bias.
         return {"intermediate_activation": keras.activations.gelu,
                 "layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
                 "kernel_initializer": bert_kernel_initializer()}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "masked_lm_layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
-        })
-        return config

@@ -82,33 +82,14 @@ class FNetBackbone(Backbone):
             outputs={"sequence_output": x,
                      "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
             dtype=dtype, **kwargs)
-        self._token_embedding = embeddings.token_embedding
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.masked_lm_activation = masked_lm_activation
-        self.masked_lm_layer_norm_epsilon = masked_lm_layer_norm_epsilon
+        self._record_config(
+            embeddings.token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
+            hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, dropout=dropout,
+            max_sequence_length=max_sequence_length, num_segments=num_segments,
+            masked_lm_activation=masked_lm_activation,
+            masked_lm_layer_norm_epsilon=masked_lm_layer_norm_epsilon)
 
     def masked_lm_head_config(self):
         return {"intermediate_activation": self.masked_lm_activation,
                 "layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
                 "kernel_initializer": f_net_initializer()}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "masked_lm_activation": keras.activations.serialize(self.masked_lm_activation),
-            "masked_lm_layer_norm_epsilon": self.masked_lm_layer_norm_epsilon,
-        })
-        return config

@@ -108,21 +108,13 @@ class RobertaPreLNBackbone(Backbone):
             max_position_embeddings=None if absolute else max_sequence_length + pad_token_id + 1,
             dtype=dtype)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
-        self._token_embedding = embeddings.token_embedding
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.position_embedding_type = position_embedding_type
-        self.pad_token_id = pad_token_id
-        self.is_decoder = is_decoder
-        self.hidden_activation = hidden_activation
-        self.initializer_range = initializer_range
+        self._record_config(
+            embeddings.token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
+            num_heads=num_heads, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,
+            dropout=dropout, max_sequence_length=max_sequence_length, num_segments=num_segments,
+            layer_norm_epsilon=layer_norm_epsilon, position_embedding_type=position_embedding_type,
+            pad_token_id=pad_token_id, is_decoder=is_decoder, hidden_activation=hidden_activation,
+            initializer_range=initializer_range)
 
     @classmethod
     def from_hf_config(cls, hf_config, **kwargs):
@@ -183,23 +175,3 @@ class RobertaPreLNBackbone(Backbone):
         return {"intermediate_activation": keras.activations.gelu,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": bert_kernel_initializer(self.initializer_range)}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "position_embedding_type": self.position_embedding_type,
-            "pad_token_id": self.pad_token_id,
-            "is_decoder": self.is_decoder,
-            "hidden_activation": self.hidden_activation,
-            "initializer_range": self.initializer_range,
-        })
-        return config
