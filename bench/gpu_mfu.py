@@ -3,8 +3,8 @@
 Not a test: run by hand on a GPU machine. Cloze's ``BertBackbone`` and
 ``MaskedLMHead`` (the layers the trainer uses, which are written in ``keras.ops``
 only) train under Keras on the JAX backend in ``mixed_bfloat16`` at seq 128 with
-20 masked positions per sequence, AdamW, one jitted step with the batch already
-on the device (compilation excluded). Hugging Face transformers'
+20 masked positions per sequence, AdamW, dropout 0.1 or none, one jitted step
+with the batch already on the device (compilation excluded). Hugging Face transformers'
 ``BertForMaskedLM`` on PyTorch (bf16 autocast, same batch) runs in the same
 process as the peer. The GPU image of this workplace has JAX and PyTorch but no
 TensorFlow, hence the backend; docs/training.md records the result.
@@ -152,7 +152,7 @@ def main():
     parser.add_argument("--tiny", action="store_true", help="BERT-tiny, for a smoke run")
     parser.add_argument("--runs", nargs="+", default=["cloze", "cloze_flash"],
                         choices=["cloze", "cloze_flash", "hf_torch", "hf_torch_compiled"],
-                        help="cloze_flash: cuDNN flash attention, attention dropout 0; "
+                        help="cloze_flash: cuDNN flash attention, no dropout; "
                              "hf_torch*: the Hugging Face peer, eager or torch.compile'd")
     args = parser.parse_args()
     assert os.environ.get("KERAS_BACKEND") == "jax", "run with KERAS_BACKEND=jax"
