@@ -9,8 +9,13 @@ outputs on fixed inputs into ``tests/models/hf_goldens/<model_type>.npz``:
 
 * ``token_ids``, ``padding_mask`` and (where the model has segments) ``segment_ids``:
   ``(2, 8)`` int32, the second row padded at the end;
-* ``logits``: ``(2, 8, vocab)`` float32 masked-LM logits at every position;
+* ``logits``: ``(2, 8, vocab)`` float32 masked-LM logits at every position (next-token
+  logits for ``roberta-prelayernorm-causal``, RoBERTa-PreLayerNorm's causal-LM head on
+  an ``is_decoder=True`` model: a golden name, not a ``model_type``);
 * ``sequence_output``: ``(2, 8, hidden)`` float32, the base model's last hidden state.
+
+``deberta-v2`` (DeBERTa-v3's configuration) uses 48 tokens instead of 8, with 16
+position buckets, so distances past 8 fall into logarithmic buckets.
 
 For BERT it also writes a WordPiece ``vocab.txt`` and records what Hugging Face's
 tokenizer makes of ``TEXTS`` (``texts``; ``text_token_ids``, padded to 16).
@@ -47,6 +52,20 @@ def bert_vocabulary(size):
     return vocab
 
 
+def fnet_config():
+    # FNet has no attention, hence no head count.
+    tiny = {k: v for k, v in TINY.items() if k != "num_attention_heads"}
+    return transformers.FNetConfig(**tiny)
+
+
+def deberta_v3_config():
+    # DeBERTa-v3's attention: relative only, log buckets, shared and normalised positions.
+    return transformers.DebertaV2Config(
+        **TINY, relative_attention=True, position_buckets=16, max_relative_positions=-1,
+        pos_att_type=["p2c", "c2p"], norm_rel_ebd="layer_norm", share_att_key=True,
+        position_biased_input=False, type_vocab_size=0)
+
+
 def distilbert_config():
     return transformers.DistilBertConfig(
         vocab_size=TINY["vocab_size"], dim=TINY["hidden_size"], n_layers=TINY["num_hidden_layers"],
@@ -71,7 +90,14 @@ ARCHITECTURES = {
     "xlm-roberta": (transformers.XLMRobertaForMaskedLM,
                     lambda: transformers.XLMRobertaConfig(**ROBERTA_LIKE), 1),
     "distilbert": (transformers.DistilBertForMaskedLM, distilbert_config, 0),
+    "roberta-prelayernorm-causal": (
+        transformers.RobertaPreLayerNormForCausalLM,
+        lambda: transformers.RobertaPreLayerNormConfig(**ROBERTA_LIKE, is_decoder=True), 1),
+    "fnet": (transformers.FNetForMaskedLM, fnet_config, 4),
+    "deberta-v2": (transformers.DebertaV2ForMaskedLM, deberta_v3_config, 0),
 }
+# Architectures whose goldens need longer inputs than LENGTH.
+LENGTHS = {"deberta-v2": 48}
 
 
 def randomise(model, generator):
@@ -83,17 +109,17 @@ def randomise(model, generator):
             parameter.copy_(1.0 + noise if is_norm_scale else noise)
 
 
-def fixed_inputs(config, num_segments, rng):
+def fixed_inputs(config, num_segments, rng, length=LENGTH):
     """Token ids above the special ids, the second row padded at the end with the pad id."""
-    token_ids = rng.integers(5, config.vocab_size, size=(BATCH, LENGTH)).astype("int32")
-    padding_mask = np.ones((BATCH, LENGTH), "int32")
-    padding_mask[1, LENGTH - PADDED:] = 0
+    token_ids = rng.integers(5, config.vocab_size, size=(BATCH, length)).astype("int32")
+    padding_mask = np.ones((BATCH, length), "int32")
+    padding_mask[1, length - PADDED:] = 0
     token_ids[padding_mask == 0] = config.pad_token_id
     inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
     if num_segments:
-        segment_ids = np.zeros((BATCH, LENGTH), "int32")
+        segment_ids = np.zeros((BATCH, length), "int32")
         if num_segments > 1:
-            segment_ids[:, LENGTH // 2:] = 1
+            segment_ids[:, length // 2:] = 1
         inputs["segment_ids"] = segment_ids
     return inputs
 
@@ -109,7 +135,8 @@ def write_golden(model_type, out_dir, seed):
     torch.manual_seed(seed)
     model = model_class(make_config()).eval()
     randomise(model, torch.Generator().manual_seed(seed))
-    inputs = fixed_inputs(model.config, num_segments, np.random.default_rng(seed))
+    inputs = fixed_inputs(model.config, num_segments, np.random.default_rng(seed),
+                          LENGTHS.get(model_type, LENGTH))
     with torch.no_grad():
         logits = model(**torch_inputs(inputs)).logits
         sequence_output = model.base_model(**torch_inputs(inputs)).last_hidden_state

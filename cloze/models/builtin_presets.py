@@ -78,7 +78,7 @@ BUILTIN_PRESETS = {
 
 
 def backbone_class(name: str):
-    """The registered Cloze class of built-in preset ``name``, or None if not in this version."""
+    """The registered Cloze class of built-in preset ``name``."""
     return keras.saving.get_registered_object(f"cloze>{BUILTIN_PRESETS[name][0]}")
 
 
@@ -89,7 +89,7 @@ def preset_names(base_cls) -> list:
     if not issubclass(base_cls, Backbone):
         return sorted(BUILTIN_PRESETS)
     return sorted(name for name in BUILTIN_PRESETS
-                  if (cls := backbone_class(name)) is not None and issubclass(cls, base_cls))
+                  if issubclass(backbone_class(name), base_cls))
 
 
 def build_backbone(name: str, base_cls, **overrides):
@@ -98,9 +98,6 @@ def build_backbone(name: str, base_cls, **overrides):
 
     class_name, config = BUILTIN_PRESETS[name]
     cls = backbone_class(name)
-    if cls is None:
-        raise PresetError(f"built-in preset {name!r} needs {class_name}, which this version of "
-                          f"Cloze does not implement yet.")
     if not issubclass(cls, base_cls):
         raise PresetError(f"built-in preset {name!r} is a {class_name}, not a "
                           f"{base_cls.__name__}.")

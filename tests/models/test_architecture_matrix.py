@@ -3,9 +3,9 @@ load, mixed precision. The architecture table in docs/models.md points here."""
 import numpy as np
 import pytest
 
-from cloze.models import (AlbertBackbone, Backbone, BertBackbone, DistilBertBackbone,
-                          FNetBackbone, MaskedLM, RobertaBackbone, RobertaPreLNBackbone,
-                          XLMRobertaBackbone)
+from cloze.models import (AlbertBackbone, Backbone, BertBackbone, DebertaV3Backbone,
+                          DistilBertBackbone, FNetBackbone, MaskedLM, RobertaBackbone,
+                          RobertaPreLNBackbone, XLMRobertaBackbone)
 
 VOCAB, LENGTH, MASKS = 40, 12, 3
 COMMON = dict(vocabulary_size=VOCAB, num_layers=2, hidden_dim=16, intermediate_dim=32,
@@ -18,6 +18,7 @@ ARCHITECTURES = {
     "roberta_pre_ln": (RobertaPreLNBackbone, dict(num_heads=2)),
     "distil_bert": (DistilBertBackbone, dict(num_heads=2)),
     "f_net": (FNetBackbone, {}),
+    "deberta_v3": (DebertaV3Backbone, dict(num_heads=2, bucket_size=4)),
 }
 
 

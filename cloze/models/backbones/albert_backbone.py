@@ -5,7 +5,7 @@ from cloze.models.backbones.backbone import Backbone
 from cloze.models.backbones.bert_backbone import (BERT_LAYER_NORM_EPSILON,
                                                   KERAS_HUB_HEAD_LAYER_NORM_EPSILON,
                                                   bert_embeddings, bert_inputs,
-                                                  bert_kernel_initializer, bert_pooled_output)
+                                                  bert_kernel_initializer, bert_outputs)
 from cloze.models.layers.activations import gelu_approximate
 from cloze.models.layers.transformer_encoder import TransformerEncoder
 
@@ -85,11 +85,8 @@ class AlbertBackbone(Backbone):
         for layer in range(num_layers):
             for encoder in groups[layer // layers_per_group]:
                 x = encoder(x, padding_mask=inputs["padding_mask"])
-        super().__init__(
-            inputs=inputs,
-            outputs={"sequence_output": x,
-                     "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
-            dtype=dtype, **kwargs)
+        super().__init__(inputs=inputs, outputs=bert_outputs(x, hidden_dim, dtype), dtype=dtype,
+                         **kwargs)
         self._record_config(
             token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
             num_heads=num_heads, embedding_dim=embedding_dim, hidden_dim=hidden_dim,

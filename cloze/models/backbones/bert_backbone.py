@@ -43,11 +43,13 @@ def bert_embeddings(token_ids, segment_ids, vocabulary_size, embedding_dim,
                                                  name="embeddings_dropout")(x)
 
 
-def bert_pooled_output(sequence_output, hidden_dim, dtype):
-    """BERT's pooler: a tanh dense layer over the ``[CLS]`` (first) position."""
-    return keras.layers.Dense(
+def bert_outputs(sequence_output, hidden_dim, dtype):
+    """``sequence_output`` and BERT's ``pooled_output``: a tanh dense layer over the
+    ``[CLS]`` (first) position."""
+    pooled_output = keras.layers.Dense(
         hidden_dim, activation="tanh", kernel_initializer=bert_kernel_initializer(),
         dtype=dtype, name="pooled_dense")(sequence_output[:, 0, :])
+    return {"sequence_output": sequence_output, "pooled_output": pooled_output}
 
 
 def bert_inputs():
@@ -109,11 +111,8 @@ class BertBackbone(Backbone):
                 layer_norm_epsilon=BERT_LAYER_NORM_EPSILON,
                 kernel_initializer=bert_kernel_initializer(), dtype=dtype,
                 name=f"transformer_layer_{i}")(x, padding_mask=inputs["padding_mask"])
-        super().__init__(
-            inputs=inputs,
-            outputs={"sequence_output": x,
-                     "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
-            dtype=dtype, **kwargs)
+        super().__init__(inputs=inputs, outputs=bert_outputs(x, hidden_dim, dtype), dtype=dtype,
+                         **kwargs)
         self._record_config(
             token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
             num_heads=num_heads, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,

@@ -4,7 +4,7 @@ import keras
 from cloze.models.backbones.backbone import Backbone
 from cloze.models.backbones.bert_backbone import (BERT_LAYER_NORM_EPSILON,
                                                   KERAS_HUB_HEAD_LAYER_NORM_EPSILON,
-                                                  bert_pooled_output)
+                                                  bert_outputs)
 from cloze.models.layers.activations import gelu_approximate
 from cloze.models.layers.f_net_encoder import FNetEncoder
 from cloze.models.layers.text_embeddings import TextEmbeddings
@@ -77,11 +77,8 @@ class FNetBackbone(Backbone):
                 intermediate_dim, dropout=dropout, activation=gelu_approximate,
                 layer_norm_epsilon=BERT_LAYER_NORM_EPSILON, kernel_initializer=f_net_initializer(),
                 bias_initializer=f_net_initializer(), dtype=dtype, name=f"f_net_layer_{i}")(x)
-        super().__init__(
-            inputs=inputs,
-            outputs={"sequence_output": x,
-                     "pooled_output": bert_pooled_output(x, hidden_dim, dtype)},
-            dtype=dtype, **kwargs)
+        super().__init__(inputs=inputs, outputs=bert_outputs(x, hidden_dim, dtype), dtype=dtype,
+                         **kwargs)
         self._record_config(
             embeddings.token_embedding, vocabulary_size=vocabulary_size, num_layers=num_layers,
             hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, dropout=dropout,

@@ -24,6 +24,10 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 # Cloze's BERT head always uses exact GELU, so only exact GELU converts exactly.
 HIDDEN_ACT = "gelu"
 POOLER = "bert.pooler.dense"
+# The masked-LM head of BERT (and FNet, and DeBERTa's legacy layout): transform
+# dense, transform layer norm and output bias, as ``weights.masked_lm_head`` takes them.
+CLS_PREDICTIONS_HEAD = ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+                        "cls.predictions.bias")
 # ``weights.transformer_encoder``'s sub-layers in BERT's (and RoBERTa's) encoder layers.
 BERT_ENCODER_SUFFIXES = {
     "query": "attention.self.query",
@@ -48,6 +52,13 @@ def bert_embeddings(backbone, hf_prefix: str) -> list:
                               f"{hf_prefix}.token_type_embeddings.weight"),
         *weights.layer_norm(backbone.get_layer("embeddings_layer_norm"), f"{hf_prefix}.LayerNorm"),
     ]
+
+
+def cls_predictions_tied_tensors(prefix: str) -> dict:
+    """The decoder copies ``cls.predictions`` may hold of ``<prefix>``'s word embeddings
+    and of its bias."""
+    return {"cls.predictions.decoder.weight": f"{prefix}.embeddings.word_embeddings.weight",
+            "cls.predictions.decoder.bias": "cls.predictions.bias"}
 
 
 def optional_pooler(backbone, hf_name: str, tensors=None) -> list:
@@ -120,8 +131,7 @@ class BertConverter(HFConverter):
     model_type = "bert"
     backbone_class = BertBackbone
     architecture = "BertForMaskedLM"
-    tied_tensors = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-                    "cls.predictions.decoder.bias": "cls.predictions.bias"}
+    tied_tensors = cls_predictions_tied_tensors("bert")
 
     def backbone_from_config(self, config):
         config.expect("hidden_act", [HIDDEN_ACT], default=HIDDEN_ACT,
@@ -149,9 +159,7 @@ class BertConverter(HFConverter):
         return (bert_embeddings(backbone, "bert.embeddings")
                 + weights.stacked_encoders(backbone, "bert.encoder.layer", BERT_ENCODER_SUFFIXES)
                 + optional_pooler(backbone, POOLER, tensors)
-                + weights.masked_lm_head(task.masked_lm_head, "cls.predictions.transform.dense",
-                                         "cls.predictions.transform.LayerNorm",
-                                         "cls.predictions.bias"))
+                + weights.masked_lm_head(task.masked_lm_head, *CLS_PREDICTIONS_HEAD))
 
     def preprocessor_from_checkpoint(self, checkpoint_dir, config, sequence_length=None):
         return wordpiece_preprocessor(checkpoint_dir, config, sequence_length)

@@ -4,7 +4,9 @@ Reads and writes ``RobertaPreLayerNormForMaskedLM`` tensors
 (``roberta_prelayernorm.*`` and RoBERTa's ``lm_head.*``). Each block's
 ``attention.LayerNorm`` and ``intermediate.LayerNorm`` come before attention and
 the feed-forward network, and ``roberta_prelayernorm.LayerNorm`` follows the
-last block. The tokenizer (BPE) has no Cloze counterpart yet.
+last block. ``RobertaPreLayerNormForCausalLM`` (``is_decoder: true``) has the same
+tensors: its ``lm_head`` is the task's head, whether a ``MaskedLM`` or a ``CausalLM``.
+The tokenizer (BPE) has no Cloze counterpart yet.
 """
 from cloze.models.backbones.roberta_pre_ln_backbone import RobertaPreLNBackbone
 from cloze.models.convert import weights
@@ -48,4 +50,4 @@ class RobertaPreLNConverter(HFConverter):
         return (weights.text_embeddings(backbone.get_layer("embeddings"), f"{PREFIX}.embeddings")
                 + weights.stacked_encoders(backbone, f"{PREFIX}.encoder.layer", ENCODER_SUFFIXES)
                 + weights.layer_norm(backbone.get_layer("final_layer_norm"), f"{PREFIX}.LayerNorm")
-                + lm_head(task.masked_lm_head))
+                + lm_head(task.head))

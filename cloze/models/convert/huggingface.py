@@ -3,6 +3,7 @@
 Each architecture has an ``HFConverter`` (one module per architecture),
 registered in ``CONVERTERS`` under the ``model_type`` of ``config.json``.
 """
+import json
 import os
 
 import numpy as np
@@ -11,14 +12,22 @@ from cloze.models.convert import checkpoint, weights
 from cloze.models.convert.checkpoint import ConversionError
 from cloze.models.convert.hf_albert import AlbertConverter
 from cloze.models.convert.hf_bert import BertConverter
+from cloze.models.convert.hf_deberta_v2 import DebertaV2Converter
 from cloze.models.convert.hf_distil_bert import DistilBertConverter
+from cloze.models.convert.hf_f_net import FNetConverter
 from cloze.models.convert.hf_roberta import RobertaConverter, XLMRobertaConverter
 from cloze.models.convert.hf_roberta_pre_ln import RobertaPreLNConverter
+from cloze.models.preprocessors.masked_lm_preprocessor import MaskedLMPreprocessor
+from cloze.models.tasks.causal_lm import CausalLM
 from cloze.models.tasks.masked_lm import MaskedLM
+from cloze.models.tokenizers.byte_pair_tokenizer import BytePairTokenizer
+from cloze.models.tokenizers.sentence_piece_tokenizer import SentencePieceTokenizer
 
 CONVERTERS = {converter.model_type: converter for converter in (
-    AlbertConverter(), BertConverter(), DistilBertConverter(), RobertaConverter(),
-    RobertaPreLNConverter(), XLMRobertaConverter())}
+    AlbertConverter(), BertConverter(), DebertaV2Converter(), DistilBertConverter(),
+    FNetConverter(), RobertaConverter(), RobertaPreLNConverter(), XLMRobertaConverter())}
+# Hugging Face names an architecture's heads alike: <Model>ForMaskedLM, <Model>ForCausalLM.
+MASKED_LM_SUFFIX, CAUSAL_LM_SUFFIX = "ForMaskedLM", "ForCausalLM"
 
 
 def converter_for_config(config):
@@ -48,13 +57,15 @@ def check_tied(tensors: dict, tied: dict, source: str) -> None:
                                   f"head is tied to them, so it cannot hold this model.")
 
 
-def load_hf(checkpoint_dir: str, sequence_length: int = None) -> MaskedLM:
+def load_hf(checkpoint_dir: str, sequence_length: int = None):
     """Loads a local Hugging Face masked-LM checkpoint as a Cloze ``MaskedLM``.
 
     Reads ``config.json``, ``model.safetensors`` (never a pickled
     ``pytorch_model.bin``) and, where present, the tokenizer files, and returns
     the task with its backbone, masked-LM head and preprocessor (None when the
-    directory has no tokenizer Cloze can read).
+    directory has no tokenizer Cloze can read). A checkpoint whose
+    ``architectures`` name a ``...ForCausalLM`` loads as a ``CausalLM`` (its
+    backbone must be a decoder), without a preprocessor.
 
     Args:
         checkpoint_dir: a directory written by ``save_pretrained``.
@@ -77,21 +88,63 @@ def load_hf(checkpoint_dir: str, sequence_length: int = None) -> MaskedLM:
     source = os.path.join(checkpoint_dir, checkpoint.WEIGHTS_FILE)
     check_tied(tensors, converter.tied_tensors, source)
     tensors = converter.fold_tensors(tensors)
-    preprocessor = converter.preprocessor_from_checkpoint(checkpoint_dir, config, sequence_length)
-    task = MaskedLM(converter.backbone_from_config(config), preprocessor)
+    if any(name.endswith(CAUSAL_LM_SUFFIX) for name in config.get("architectures") or ()):
+        task = CausalLM(converter.backbone_from_config(config))
+    else:
+        backbone = converter.backbone_from_config(config)
+        preprocessor = (
+            converter.preprocessor_from_checkpoint(checkpoint_dir, config, sequence_length)
+            or tokenizer_file_preprocessor(checkpoint_dir, config,
+                                           sequence_length or backbone.max_sequence_length))
+        task = MaskedLM(backbone, preprocessor)
     weights.assign(converter.weight_mappings(task, tensors), tensors, source)
     return task
 
 
-def export_hf(task: MaskedLM, out_dir: str) -> None:
+def tokenizer_file_preprocessor(checkpoint_dir: str, config, sequence_length: int):
+    """A preprocessor from the SentencePiece or byte-level BPE files of a checkpoint, or None.
+
+    ``spiece.model``: ALBERT's layout (lower-cased as ``tokenizer_config.json``'s
+    ``do_lower_case`` says, default True); ``sentencepiece.bpe.model``: XLM-R's
+    fairseq layout; ``vocab.json`` with ``merges.txt``: RoBERTa's byte-level BPE.
+    """
+    def path(name):
+        return os.path.join(checkpoint_dir, name)
+
+    if os.path.isfile(path("spiece.model")):
+        tokenizer_config = {}
+        if os.path.isfile(path("tokenizer_config.json")):
+            with open(path("tokenizer_config.json"), encoding="utf-8") as f:
+                tokenizer_config = json.load(f)
+        tokenizer = SentencePieceTokenizer(
+            path("spiece.model"), layout="albert",
+            lowercase=tokenizer_config.get("do_lower_case", True))
+    elif os.path.isfile(path("sentencepiece.bpe.model")):
+        tokenizer = SentencePieceTokenizer(path("sentencepiece.bpe.model"), layout="xlm_roberta")
+    elif os.path.isfile(path("vocab.json")) and os.path.isfile(path("merges.txt")):
+        tokenizer = BytePairTokenizer(path("vocab.json"), path("merges.txt"))
+    else:
+        return None
+    if tokenizer.vocabulary_size() > config.require("vocab_size"):
+        raise ConversionError(f"the tokenizer files in {checkpoint_dir!r} hold "
+                              f"{tokenizer.vocabulary_size()} tokens but {config.path} says "
+                              f"vocab_size={config.require('vocab_size')}.")
+    return MaskedLMPreprocessor(tokenizer, sequence_length=sequence_length)
+
+
+def export_hf(task, out_dir: str) -> None:
     """Writes ``task`` as a Hugging Face checkpoint directory.
 
     ``config.json``, ``model.safetensors`` and (with a preprocessor) the
     tokenizer files, loadable by the architecture's ``...ForMaskedLM``
-    (``BertForMaskedLM`` for a ``BertBackbone``) with the same logits.
+    (``BertForMaskedLM`` for a ``BertBackbone``), or ``...ForCausalLM`` for a
+    ``CausalLM``, with the same logits.
     """
     converter = converter_for_backbone(task.backbone)
     config = converter.config_from_backbone(task.backbone)
+    if isinstance(task, CausalLM):
+        config["architectures"] = [
+            converter.architecture.removesuffix(MASKED_LM_SUFFIX) + CAUSAL_LM_SUFFIX]
     if task.preprocessor is not None:
         config["pad_token_id"] = task.preprocessor.tokenizer.pad_token_id
     checkpoint.write_config(config, out_dir)

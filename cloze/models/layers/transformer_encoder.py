@@ -18,7 +18,9 @@ class TransformerEncoder(keras.layers.Layer):
     ``normalize_first=False`` is BERT's post-LayerNorm block (norm after each
     residual sum); ``True`` is the pre-LayerNorm block of RoBERTa-PreLN and GPT-2.
     Sub-layer attribute names match keras-hub's ``TransformerEncoder`` so the
-    saved weight paths are the same.
+    saved weight paths are the same. A subclass swaps in another attention by
+    overriding ``_build_self_attention`` and calling ``_encode`` from its ``call``
+    (``DisentangledAttentionEncoder`` does).
 
     Args:
         intermediate_dim: width of the feed-forward hidden layer.
@@ -65,22 +67,28 @@ class TransformerEncoder(keras.layers.Layer):
         # hand identical values to every kernel.
         return self.kernel_initializer.__class__.from_config(self.kernel_initializer.get_config())
 
-    def build(self, inputs_shape):
+    def _build_self_attention(self, inputs_shape):
+        """The built self-attention sub-layer; subclasses swap in another attention here."""
         hidden_dim = inputs_shape[-1]
-        if hidden_dim % self.num_heads:
-            raise ValueError(f"hidden width {hidden_dim} is not divisible by "
-                             f"num_heads={self.num_heads}.")
         attention_kwargs = dict(
             num_heads=self.num_heads, key_dim=hidden_dim // self.num_heads,
             dropout=self.dropout, kernel_initializer=self._initializer(),
             dtype=self.dtype_policy, name="self_attention_layer")
         if self.relative_attention is None:
-            self._self_attention_layer = keras.layers.MultiHeadAttention(**attention_kwargs)
+            attention = keras.layers.MultiHeadAttention(**attention_kwargs)
         else:
-            self._self_attention_layer = RelativePositionAttention(
+            attention = RelativePositionAttention(
                 position_embedding_type=self.relative_attention,
                 max_position_embeddings=self.max_position_embeddings, **attention_kwargs)
-        self._self_attention_layer.build(query_shape=inputs_shape, value_shape=inputs_shape)
+        attention.build(query_shape=inputs_shape, value_shape=inputs_shape)
+        return attention
+
+    def build(self, inputs_shape):
+        hidden_dim = inputs_shape[-1]
+        if hidden_dim % self.num_heads:
+            raise ValueError(f"hidden width {hidden_dim} is not divisible by "
+                             f"num_heads={self.num_heads}.")
+        self._self_attention_layer = self._build_self_attention(inputs_shape)
         self._self_attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="self_attention_layer_norm")
@@ -104,28 +112,35 @@ class TransformerEncoder(keras.layers.Layer):
             self.dropout, dtype=self.dtype_policy, name="feedforward_dropout")
         self.built = True
 
-    def _residual(self, x, branch, norm, training):
+    def _residual(self, x, branch, norm):
         """Applies ``branch`` with a residual connection, normalising pre or post."""
         y = norm(x) if self.normalize_first else x
-        y = x + branch(y, training)
+        y = x + branch(y)
         return y if self.normalize_first else norm(y)
+
+    def _encode(self, inputs, attend, training):
+        """The block around ``attend``, which maps ``x`` to the self-attention sub-layer's
+        output on ``x``: attention, then the feed-forward network, each a residual branch."""
+
+        def attention(x):
+            return self._self_attention_dropout(attend(x), training=training)
+
+        def feedforward(x):
+            x = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))
+            return self._feedforward_dropout(x, training=training)
+
+        x = self._residual(inputs, attention, self._self_attention_layer_norm)
+        return self._residual(x, feedforward, self._feedforward_layer_norm)
 
     def call(self, inputs, padding_mask=None, training=None):
         mask = None
         if padding_mask is not None:
             mask = padding_attention_mask(padding_mask, ops.shape(inputs)[1])
-
-        def attention(x, training):
-            x = self._self_attention_layer(query=x, value=x, attention_mask=mask,
-                                           use_causal_mask=self.causal, training=training)
-            return self._self_attention_dropout(x, training=training)
-
-        def feedforward(x, training):
-            x = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))
-            return self._feedforward_dropout(x, training=training)
-
-        x = self._residual(inputs, attention, self._self_attention_layer_norm, training)
-        return self._residual(x, feedforward, self._feedforward_layer_norm, training)
+        return self._encode(
+            inputs, lambda x: self._self_attention_layer(
+                query=x, value=x, attention_mask=mask, use_causal_mask=self.causal,
+                training=training),
+            training)
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape

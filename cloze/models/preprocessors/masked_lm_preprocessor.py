@@ -1,5 +1,6 @@
 """Turns raw text into masked-LM model inputs, in-graph."""
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -9,23 +10,28 @@ from cloze.models import presets
 from cloze.models.layers.masked_lm_mask_generator import MaskedLMMaskGenerator
 from cloze.models.tokenizers.word_piece_tokenizer import WordPieceTokenizer
 
-MASK_TOKEN = "[MASK]"
-
 
 @keras.saving.register_keras_serializable(package="cloze")
 class MaskedLMPreprocessor(keras.layers.Layer):
-    """Raw text to masked-LM inputs: tokenize, pack ``[CLS] tokens [SEP]``, mask.
+    """Raw text to masked-LM inputs: tokenize, pack ``cls tokens sep``, mask.
 
     Called on a batch of strings (e.g. inside ``MaskedLM.fit`` or a tf.data
     ``map``), it returns ``(inputs, labels, sample_weights)`` with fresh dynamic
     masks each time, chosen by ``MaskedLMMaskGenerator`` under the same rule as
     the Beam data stage. ``encode_masked_text`` instead keeps each literal
-    ``[MASK]`` in the text (WordPiece alone would split it into ``[``, ``mask``,
-    ``]``) and reports where the masks are: the inputs of fill-mask.
+    mask token (``[MASK]``, RoBERTa's ``<mask>``) in the text (WordPiece alone
+    would split ``[MASK]`` into ``[``, ``mask``, ``]``), with the whitespace
+    before it, and reports where the masks are: the inputs of fill-mask.
+
+    The special ids come from the tokenizer, and so does the layout of a pair
+    (``pack(first, second)``): ``[CLS] A [SEP] B [SEP]`` with segment ids 0
+    and 1 for WordPiece and ALBERT, ``<s> A </s></s> B </s>`` with segment ids
+    0 for RoBERTa and XLM-R.
 
     Args:
-        tokenizer: a ``WordPieceTokenizer``.
-        sequence_length: the packed length, ``[CLS]`` and ``[SEP]`` included.
+        tokenizer: a ``WordPieceTokenizer``, ``SentencePieceTokenizer`` or
+            ``BytePairTokenizer``.
+        sequence_length: the packed length, ``cls`` and ``sep`` included.
         mask_selection_rate: share of tokens chosen for prediction.
         mask_selection_length: the most predictions per sequence.
         mask_token_rate: share of chosen tokens replaced by ``[MASK]``.
@@ -88,10 +94,11 @@ class MaskedLMPreprocessor(keras.layers.Layer):
         return inputs, masked["mask_ids"], masked["mask_weights"]
 
     def _tokenize_keeping_masks(self, texts):
-        pieces = tf_text.regex_split(texts, r"\[MASK\]", keep_delim_regex_pattern=r"\[MASK\]")
+        mask = r"\s*" + re.escape(self.tokenizer.id_to_token(self.tokenizer.mask_token_id))
+        pieces = tf_text.regex_split(texts, mask, keep_delim_regex_pattern=mask)
         flat = pieces.flat_values
         tokens = self.tokenizer.tokenize(flat)
-        is_mask = tf.equal(flat, MASK_TOKEN)
+        is_mask = tf.strings.regex_full_match(flat, mask)
         keep = tf.logical_not(is_mask)
         text_part = tf.ragged.boolean_mask(
             tokens, tf.ones_like(tokens, tf.bool) & keep[:, tf.newaxis])
@@ -101,17 +108,32 @@ class MaskedLMPreprocessor(keras.layers.Layer):
         per_piece = tf.concat([mask_part, text_part], axis=1)
         return tf.RaggedTensor.from_row_splits(per_piece, pieces.row_splits).merge_dims(1, 2)
 
-    def pack(self, token_ids):
-        """Ragged ``(batch, None)`` ids to dense ``token_ids``, ``segment_ids``, ``padding_mask``."""
-        token_ids = token_ids[:, : self.sequence_length - 2]
-        batch = token_ids.nrows()
-        cls = tf.fill([batch, 1], self.tokenizer.cls_token_id)
-        sep = tf.fill([batch, 1], self.tokenizer.sep_token_id)
-        packed = tf.concat([cls, token_ids, sep], axis=1)
+    def pack(self, token_ids, second_ids=None):
+        """Ragged ``(batch, None)`` ids to dense ``token_ids``, ``segment_ids``, ``padding_mask``.
+
+        With ``second_ids``, packs pairs in the tokenizer's layout, trimming the
+        longer segment first (round robin) to fit ``sequence_length``.
+        """
+        # WordPieceTokenizer has no pair_layout: it is BERT's.
+        roberta = getattr(self.tokenizer, "pair_layout", "bert") == "roberta"
+        sep = self.tokenizer.sep_token_id
+        if second_ids is None:
+            segments = [token_ids[:, : self.sequence_length - 2]]
+        else:
+            budget = self.sequence_length - (4 if roberta else 3)
+            segments = tf_text.RoundRobinTrimmer(budget).trim([token_ids, second_ids])
+            if roberta:
+                segments[1] = tf.concat(
+                    [tf.fill([segments[1].nrows(), 1], tf.cast(sep, segments[1].dtype)),
+                     segments[1]], axis=1)
+        packed, segment_ids = tf_text.combine_segments(
+            segments, self.tokenizer.cls_token_id, sep)
+        if roberta:
+            segment_ids = tf.zeros_like(segment_ids)
         shape = [None, self.sequence_length]
         return {
             "token_ids": packed.to_tensor(self.tokenizer.pad_token_id, shape=shape),
-            "segment_ids": tf.zeros_like(packed).to_tensor(0, shape=shape),
+            "segment_ids": tf.cast(segment_ids, packed.dtype).to_tensor(0, shape=shape),
             "padding_mask": tf.ones_like(packed).to_tensor(0, shape=shape),
         }
 

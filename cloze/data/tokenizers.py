@@ -1,0 +1,138 @@
+"""The data pipeline's tokenizer, chosen by ``VocabConfig.tokenizer``, and learning its files.
+
+Each kind keeps its files in the vocabulary artifact directory under the names
+Hugging Face uses, so the directory also reads as a tokenizer checkpoint:
+
+=================  ==============================  ==========================================
+``tokenizer``      files                           special tokens (cls, sep, mask, pad)
+=================  ==============================  ==========================================
+``wordpiece``      ``vocab.txt``                   ``[CLS] [SEP] [MASK] [PAD]``
+``sentencepiece``  ``spiece.model``                ALBERT's ``[CLS] [SEP] [MASK] <pad>``
+``byte_bpe``       ``vocab.json``, ``merges.txt``  RoBERTa's ``<s> </s> <mask> <pad>``
+=================  ==============================  ==========================================
+
+``load_tokenizer`` returns the model's own tokenizer layer, so the Beam stage,
+training and the exported SavedModel split text with the same TensorFlow ops.
+``lower_case`` applies to WordPiece and SentencePiece; byte-level BPE is cased,
+as RoBERTa is.
+"""
+import os
+from typing import Iterable, Iterator, List, Union
+
+import numpy as np
+import tensorflow as tf
+
+from cloze.config import SPECIAL_TOKENS, VocabConfig
+from cloze.models.tokenizers.byte_pair_tokenizer import (ROBERTA_SPECIAL_TOKENS,
+                                                         BytePairTokenizer, train_byte_pair)
+from cloze.models.tokenizers.sentence_piece_tokenizer import (ALBERT_SPECIAL_TOKENS,
+                                                              SentencePieceTokenizer,
+                                                              train_sentence_piece)
+from cloze.models.tokenizers.word_piece_tokenizer import WordPieceTokenizer
+
+TOKENIZER_FILES = {"wordpiece": ("vocab.txt",), "sentencepiece": ("spiece.model",),
+                   "byte_bpe": ("vocab.json", "merges.txt")}
+
+
+def load_tokenizer(config: VocabConfig, vocab_dir: str):
+    """The tokenizer ``config.tokenizer`` names, over its files in ``vocab_dir``.
+
+    The result has ``tokenize`` (``(batch,)`` strings to ragged int32 ids),
+    ``cls_token_id``, ``sep_token_id``, ``mask_token_id``, ``pad_token_id``,
+    ``special_token_ids()`` and ``vocabulary`` (the token of each id).
+
+    Raises:
+        FileNotFoundError: a file of ``TOKENIZER_FILES`` is missing; the message
+            names the directory and the files.
+
+    Example:
+    >>> import tempfile
+    >>> config = VocabConfig(vocab_size=300, tokenizer="byte_bpe")
+    >>> vocab_dir = tempfile.mkdtemp()
+    >>> _ = learn_tokenizer(config, ["low lower lowest"] * 10, vocab_dir)
+    >>> tokenizer = load_tokenizer(config, vocab_dir)
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
+    (0, 2, 4)
+    >>> tokenizer.detokenize(tokenizer.tokenize(["lower low"])).numpy().tolist()
+    [b'lower low']
+    """
+    paths = [os.path.join(vocab_dir, name) for name in TOKENIZER_FILES[config.tokenizer]]
+    missing = [path for path in paths if not tf.io.gfile.exists(path)]
+    if missing:
+        raise FileNotFoundError(f"vocab.tokenizer={config.tokenizer!r} needs "
+                                f"{', '.join(TOKENIZER_FILES[config.tokenizer])} in "
+                                f"{vocab_dir}; missing: {', '.join(missing)}")
+    if config.tokenizer == "wordpiece":
+        return WordPieceTokenizer(paths[0], lowercase=config.lower_case)
+    if config.tokenizer == "sentencepiece":
+        return SentencePieceTokenizer(paths[0], layout="albert", lowercase=config.lower_case)
+    return BytePairTokenizer(*paths)
+
+
+def word_continuations(tokenizer_kind: str, vocabulary: List[str]) -> np.ndarray:
+    """Per id, whether the token continues a word (for whole-word masking).
+
+    WordPiece marks a continuation with ``##``; SentencePiece marks a word
+    start with ``▁`` and byte-level BPE a word after a space with ``Ġ``, so
+    there a continuation is a token without the mark. Special tokens are
+    never continuations. A BPE word at the very start of a text has no ``Ġ``
+    and so counts as continuing the one before it.
+
+    Example:
+    >>> word_continuations("sentencepiece", ["<pad>", "▁the", "re", "[MASK]"]).tolist()
+    [False, False, True, False]
+    """
+    specials = {"wordpiece": set(SPECIAL_TOKENS),
+                "sentencepiece": set(ALBERT_SPECIAL_TOKENS.values()),
+                "byte_bpe": set(ROBERTA_SPECIAL_TOKENS.values())}[tokenizer_kind]
+    if tokenizer_kind == "wordpiece":
+        continues = [token.startswith("##") for token in vocabulary]
+    else:
+        mark = "▁" if tokenizer_kind == "sentencepiece" else "Ġ"
+        continues = [not token.startswith(mark) for token in vocabulary]
+    return np.array([c and token not in specials for c, token in zip(continues, vocabulary)])
+
+
+def learn_tokenizer(config: VocabConfig, texts: Union[str, Iterable[str]],
+                    out_dir: str) -> List[str]:
+    """Learns a SentencePiece or byte-level BPE model of ``config.vocab_size`` tokens.
+
+    Args:
+        config: ``tokenizer`` must be ``"sentencepiece"`` or ``"byte_bpe"``
+            (WordPiece is learned in Beam by ``wordpiece.LearnVocabulary``).
+        texts: an iterable of texts, or the path of a text file (one text a line).
+        out_dir: where the files of ``TOKENIZER_FILES`` are written.
+
+    Returns:
+        the paths written.
+
+    Example:
+    >>> import tempfile
+    >>> config = VocabConfig(vocab_size=40, tokenizer="sentencepiece")
+    >>> paths = learn_tokenizer(config, ["The cat sat on the mat."] * 20, tempfile.mkdtemp())
+    >>> [os.path.basename(path) for path in paths]
+    ['spiece.model']
+    """
+    if config.tokenizer == "wordpiece":
+        raise ValueError("learn_tokenizer: vocab.tokenizer='wordpiece' is learned in Beam by "
+                         "cloze.data.wordpiece.LearnVocabulary; pass 'sentencepiece' or "
+                         "'byte_bpe'.")
+    lines = _read_lines(texts) if isinstance(texts, str) else iter(texts)
+    tf.io.gfile.makedirs(out_dir)
+    if config.tokenizer == "byte_bpe":
+        return list(train_byte_pair(lines, config.vocab_size, out_dir))
+    if config.lower_case:
+        lines = (line.lower() for line in lines)
+    path = os.path.join(out_dir, TOKENIZER_FILES["sentencepiece"][0])
+    # SentencePiece's trainer refuses empty sentences.
+    proto = train_sentence_piece((line for line in lines if line.strip()), config.vocab_size,
+                                 layout="albert")
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(proto)
+    return [path]
+
+
+def _read_lines(path: str) -> Iterator[str]:
+    with tf.io.gfile.GFile(path, "r") as f:
+        for line in f:
+            yield line.rstrip("\n")
