@@ -1,25 +1,29 @@
-"""Data-stage throughput: Cloze's Beam jobs against Hugging Face datasets + tokenizers.
+"""Data-stage throughput: Cloze's Beam job against Hugging Face datasets + tokenizers.
 
 Not a test. Both contenders turn the same plain-text corpus into sequences of
-``--seq`` tokens with 15% static masking on 2 processes, with the same WordPiece
-vocabulary, in the same run, one after the other:
+128 tokens with 15% static masking, with the same WordPiece vocabulary,
+in the same run, one after the other:
 
-* ``cloze``: ``ingest_corpus`` + ``make_masked_lm_examples`` (full_sentences
-  packing, gzipped TFRecord shards), DirectRunner ``multi_processing`` with 2
-  workers.
+* ``cloze``: ``make_masked_lm_examples_from_corpus`` (text -> full_sentences
+  packing -> masking -> gzipped TFRecord shards in one Beam job), on the
+  DirectRunner in ``--running-mode`` (``in_memory`` by default: one process;
+  the other modes use 2 workers).
 * ``hf``: ``datasets.load_dataset("text", sample_by="paragraph")`` ->
   ``map(tokenize, num_proc=2)`` with a ``tokenizers`` BertWordPiece tokenizer ->
   ``group_texts`` (run_mlm.py's, which drops the tail of each batch) -> 15%
-  masking with 80/10/10 in numpy -> ``save_to_disk``.
+  masking with 80/10/10 in numpy -> ``save_to_disk``, 2 processes.
 
 Each contender runs in its own process; peak RSS is the largest sum of the RSS
-of that process and all its descendants, sampled every 0.2 s from /proc.
-Reported: wall seconds, MB/s of input text, tokens/s, peak RSS.
+of that process and all its descendants (workers included), sampled every
+0.2 s from /proc. Reported: wall seconds, MB/s of input text, tokens/s, peak
+RSS, and Cloze's speed-up over HF. ``--scales 1 10`` runs everything on 1x and
+10x of ``--mb`` to show how peak RSS grows with the corpus. Cloze's tokens are
+counted from its output after the timing.
 
 Usage (from the repository root; ``.venv-bench`` holds datasets and tokenizers)::
 
-    .venv/bin/python bench/data_throughput.py --mb 50 --work /tmp/cloze-bench \\
-        --hf-python .venv-bench/bin/python
+    .venv/bin/python bench/data_throughput.py --mb 5 --scales 1 10 \\
+        --work /tmp/cloze-bench --hf-python .venv-bench/bin/python
 """
 from __future__ import annotations
 
@@ -42,9 +46,9 @@ def make_corpus(work: str, megabytes: int) -> tuple[str, str]:
     from cloze.data.jobs import learn_vocabulary
 
     corpus_dir = os.path.join(work, "corpus")
-    path = os.path.join(corpus_dir, "corpus.txt")
+    path = os.path.join(corpus_dir, f"corpus-{megabytes}mb.txt")
     vocab = os.path.join(work, "vocab.txt")
-    if os.path.exists(path) and os.path.getsize(path) >= megabytes * 1_000_000:
+    if os.path.exists(path) and os.path.exists(vocab):
         return path, vocab
     seed_dir = write_default_corpus(os.path.join(work, "seed"), max_bytes=3_000_000)
     with open(os.path.join(seed_dir, os.listdir(seed_dir)[0]), "rb") as f:
@@ -55,6 +59,8 @@ def make_corpus(work: str, megabytes: int) -> tuple[str, str]:
         while written < megabytes * 1_000_000:
             f.write(block)
             written += len(block)
+    if os.path.exists(vocab):
+        return path, vocab
     # The vocabulary is learned once from the seed corpus, outside the timings.
     import tensorflow as tf
 
@@ -71,31 +77,32 @@ def make_corpus(work: str, megabytes: int) -> tuple[str, str]:
     return path, vocab
 
 
-def run_cloze(corpus: str, vocab: str, out: str) -> int:
-    """The Cloze jobs on 2 worker processes; returns the tokens written (non-padding)."""
+def run_cloze(corpus: str, vocab: str, out: str, running_mode: str) -> int:
+    """The Cloze text-to-examples job on ``running_mode``; returns the sequences written."""
     import apache_beam as beam
-    import tensorflow as tf
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from cloze.config import CorpusConfig, DataConfig
-    from cloze.data.jobs import ingest_corpus, make_masked_lm_examples
+    from cloze.data.jobs import make_masked_lm_examples_from_corpus
 
-    def options():
-        return PipelineOptions(direct_running_mode="multi_processing", direct_num_workers=2)
-
+    options = {"direct_running_mode": running_mode}
+    if running_mode != "in_memory":
+        options["direct_num_workers"] = 2
     config = DataConfig(max_seq_length=SEQ, eval_percent=0, num_shards=8, packing_buckets=16)
-    ingest_corpus(beam.Pipeline(options=options()), CorpusConfig(paths=(corpus,)), 0,
-                  os.path.join(out, "documents"), num_shards=4)
-    counts = make_masked_lm_examples(beam.Pipeline(options=options()),
-                                     os.path.join(out, "documents"), vocab, True, config,
-                                     os.path.join(out, "examples"))
-    tokens = 0
-    files = tf.io.gfile.glob(os.path.join(out, "examples", "Split-train", "*"))
+    counts = make_masked_lm_examples_from_corpus(
+        beam.Pipeline(options=PipelineOptions(**options)), CorpusConfig(paths=(corpus,)), vocab,
+        True, config, out)
+    return counts["sequences_written_train"]
+
+
+def count_tokens(examples_dir: str) -> int:
+    """The real (non-padding) tokens of the train split, counted after the timing."""
+    import tensorflow as tf
+
+    files = tf.io.gfile.glob(os.path.join(examples_dir, "Split-train", "*"))
     spec = {"input_mask": tf.io.FixedLenFeature([SEQ], tf.int64)}
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
-        tokens += int(tf.io.parse_example(batch, spec)["input_mask"].numpy().sum())
-    print(json.dumps({"sequences": counts.get("sequences_written_train", 0)}), file=sys.stderr)
-    return tokens
+    return sum(int(tf.io.parse_example(batch, spec)["input_mask"].numpy().sum())
+               for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096))
 
 
 HF_SCRIPT = r'''
@@ -183,37 +190,57 @@ def measure(command: list[str], env=None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=int, default=50, help="corpus size in MB (>= 50 to report)")
+    parser.add_argument("--mb", type=int, default=50,
+                        help="corpus size in MB, times each --scales (report >= 50 MB)")
     parser.add_argument("--work", default="/tmp/cloze-bench")
     parser.add_argument("--hf-python", default=".venv-bench/bin/python",
                         help="a Python with datasets and tokenizers installed")
     parser.add_argument("--only", choices=["cloze", "hf"], help="run one contender")
-    parser.add_argument("--run-cloze", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--running-mode", default="in_memory",
+                        choices=["in_memory", "multi_threading", "multi_processing"],
+                        help="the DirectRunner mode of Cloze's job (2 workers unless in_memory)")
+    parser.add_argument("--scales", type=int, nargs="+", default=[1],
+                        help="run on these multiples of --mb, e.g. 1 10 for peak RSS vs size")
+    parser.add_argument("--run-cloze", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_cloze:
-        print(json.dumps({"tokens": run_cloze(*args.run_cloze)}))
+        print(json.dumps({"sequences": run_cloze(*args.run_cloze)}))
         return
-    corpus, vocab = make_corpus(args.work, args.mb)
+    report = []
+    for scale in args.scales:
+        corpus, vocab = make_corpus(args.work, args.mb * scale)
+        report.append(compare(corpus, vocab, args))
+    print(json.dumps(report, indent=2))
+
+
+def compare(corpus: str, vocab: str, args) -> dict:
+    """Both contenders (or ``args.only``) on ``corpus``, one after the other."""
     size_mb = os.path.getsize(corpus) / 1e6
-    results = {}
+    outputs = {name: os.path.join(args.work, f"{name}-{time.time_ns()}")
+               for name in ("cloze", "hf")}
     contenders = {
-        "cloze": [sys.executable, __file__, "--run-cloze", corpus, vocab,
-                  os.path.join(args.work, f"cloze-{time.time_ns()}")],
-        "hf": [args.hf_python, "-c", HF_SCRIPT, corpus, vocab,
-               os.path.join(args.work, f"hf-{time.time_ns()}"), str(SEQ)],
+        "cloze": [sys.executable, __file__, "--run-cloze", corpus, vocab, outputs["cloze"],
+                  args.running_mode],
+        "hf": [args.hf_python, "-c", HF_SCRIPT, corpus, vocab, outputs["hf"], str(SEQ)],
     }
+    results = {}
     for name, command in contenders.items():
         if args.only and name != args.only:
             continue
         result = measure(command)
-        tokens = json.loads(result.pop("stdout").strip().splitlines()[-1])["tokens"]
+        output = json.loads(result.pop("stdout").strip().splitlines()[-1])
+        tokens = output["tokens"] if name == "hf" else count_tokens(outputs["cloze"])
         results[name] = {"wall_s": round(result["wall_s"], 1),
                          "MB_per_s": round(size_mb / result["wall_s"], 3),
                          "tokens_per_s": round(tokens / result["wall_s"]),
                          "tokens": tokens, "peak_rss_mb": round(result["peak_rss_mb"])}
         print(name, json.dumps(results[name]), flush=True)
-    print(json.dumps({"corpus_mb": round(size_mb, 1), "seq": SEQ, "cpus": os.cpu_count(),
-                      "load_average": os.getloadavg(), "results": results}, indent=2))
+    if len(results) == 2:
+        results["cloze_speedup_over_hf"] = round(results["hf"]["wall_s"]
+                                                 / results["cloze"]["wall_s"], 2)
+    return {"corpus_mb": round(size_mb, 1), "seq": SEQ, "cpus": os.cpu_count(),
+            "running_mode": args.running_mode, "load_average": os.getloadavg(),
+            "results": results}
 
 
 if __name__ == "__main__":

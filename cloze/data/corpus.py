@@ -59,6 +59,13 @@ class _Skip(str):
     """
 
 
+class _Replaced(str):
+    """Text in which invalid UTF-8 was replaced by U+FFFD (``on_invalid_utf8="replace"``).
+
+    Counted as ``documents_utf8_replaced`` when its document is kept.
+    """
+
+
 _INVALID_UTF8 = "invalid_utf8"
 # (first line number, text or the reason it is skipped)
 _ParsedDocument = Tuple[int, Union[str, _Skip]]
@@ -164,7 +171,8 @@ class ReadCorpus(beam.PTransform):
     ``documents_skipped_empty``, ``documents_skipped_invalid_utf8``,
     ``documents_skipped_too_large`` and ``documents_skipped_duplicate`` (of
     those, the ones dropped); the output holds ``documents_read`` less the
-    skipped.
+    skipped, of which ``documents_utf8_replaced`` had invalid UTF-8 replaced
+    by U+FFFD (``corpus.on_invalid_utf8="replace"``).
 
     Example:
     >>> import pathlib, tempfile
@@ -197,7 +205,7 @@ class _ReadDocumentsFn(beam.DoFn):
 
     _COUNTERS = ("files_read", "files_skipped_empty", "documents_read",
                  "documents_skipped_empty", "documents_skipped_invalid_utf8",
-                 "documents_skipped_too_large")
+                 "documents_skipped_too_large", "documents_utf8_replaced")
 
     def __init__(self, config: CorpusConfig):
         self._config = config
@@ -220,8 +228,11 @@ class _ReadDocumentsFn(beam.DoFn):
             elif len(text.encode("utf-8", "surrogatepass")) > self._config.max_document_bytes:
                 self._count["documents_skipped_too_large"].inc()
             else:
+                replaced = isinstance(text, _Replaced)
                 text = normalize_text(text, self._config)
                 if text.strip():
+                    if replaced:
+                        self._count["documents_utf8_replaced"].inc()
                     yield Document(f"{relative_path}:{first_line}", text)
                 else:
                     self._count["documents_skipped_empty"].inc()
@@ -311,7 +322,7 @@ def _decode(line: bytes, number: int, path: str, on_invalid_utf8: str) -> Union[
         if on_invalid_utf8 == "skip":
             return _Skip(_INVALID_UTF8)
         if on_invalid_utf8 == "replace":
-            return line.decode("utf-8", "replace")
+            return _Replaced(line.decode("utf-8", "replace"))
         raise CorpusError(
             f"{path}:{number}: invalid UTF-8 at byte {error.start + 1} of the line "
             f"(0x{line[error.start]:02x}); fix the file or set corpus.on_invalid_utf8='skip' "
@@ -332,7 +343,10 @@ def _plain_text_documents(lines: Iterable[_NumberedLine],
         if not blank:
             numbers, texts = zip(*group)
             skipped = [text for text in texts if isinstance(text, _Skip)]
-            yield numbers[0], skipped[0] if skipped else "\n".join(texts)
+            text = "\n".join(texts)
+            if any(isinstance(line, _Replaced) for line in texts):
+                text = _Replaced(text)
+            yield numbers[0], skipped[0] if skipped else text
 
 
 def _json_lines_documents(lines: Iterable[_NumberedLine],
@@ -344,7 +358,8 @@ def _json_lines_documents(lines: Iterable[_NumberedLine],
         if isinstance(text, _Skip):
             yield number, text
         elif text.strip():
-            yield number, _json_text(text, f"{path}:{number}", text_field)
+            field = _json_text(text, f"{path}:{number}", text_field)
+            yield number, _Replaced(field) if isinstance(text, _Replaced) else field
 
 
 def _json_text(line: str, location: str, text_field: str) -> str:

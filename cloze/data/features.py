@@ -23,7 +23,8 @@ features are left out: the trainer masks on the fly.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+import functools
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -44,6 +45,8 @@ FEATURE_NAMES = {
     "model_garden": {"input_ids": "input_word_ids", "segment_ids": "input_type_ids"},
 }
 _MASKED_LM_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
+_FLOAT_FEATURES = ("masked_lm_weights",)
+_BYTES_LIST, _FLOAT_LIST, _INT64_LIST = b"\x0a", b"\x12", b"\x1a"  # Feature's oneof tags
 
 
 def _masked_lm_layout(max_seq_length: int, max_predictions_per_seq: int,
@@ -140,6 +143,91 @@ def make_example(input_ids: Sequence[int], positions: Optional[Sequence[int]],
     return example
 
 
+def serialize_examples(features: Dict[str, np.ndarray], feature_names: str = "bert"
+                       ) -> List[bytes]:
+    """Serialized masked-LM examples of a whole batch, without building proto objects.
+
+    The bytes are those of ``make_example(...).SerializeToString(deterministic=True)``
+    for each row (features in key order, int64 as packed varints, float32 as
+    packed little-endian), encoded with numpy over the batch at once.
+
+    Args:
+        features: canonical feature name (see ``feature_spec``) -> a
+            ``(batch, length)`` array, already padded; the float features
+            (``masked_lm_weights``) are written as float32, the rest as int64.
+        feature_names: ``"bert"`` or ``"model_garden"`` (see the module).
+
+    Example:
+    >>> batch = {"input_ids": np.array([[2, 7, 3, 0]]), "input_mask": np.array([[1, 1, 1, 0]]),
+    ...          "segment_ids": np.zeros((1, 4), np.int64),
+    ...          "next_sentence_labels": np.zeros((1, 1), np.int64)}
+    >>> serialize_examples(batch) == [
+    ...     make_example([2, 7, 3], None, None, 4, 1).SerializeToString(deterministic=True)]
+    True
+    """
+    stored = sorted((_stored_name(name, feature_names).encode("utf-8"), name)
+                    for name in features)
+    columns = []
+    for key, name in stored:
+        values = features[name]
+        if name in _FLOAT_FEATURES:
+            payload = np.ascontiguousarray(values, dtype="<f4")
+            offsets = (np.arange(len(payload) + 1) * payload.shape[1] * 4).tolist()
+            columns.append((key, _FLOAT_LIST, payload.tobytes(), offsets))
+        else:
+            columns.append((key, _INT64_LIST, *_varints(values)))
+    records = []
+    for row in range(len(features[stored[0][1]])):
+        parts = []
+        for key, kind, data, offsets in columns:
+            start, end = offsets[row], offsets[row + 1]
+            parts.append(_entry_prefix(key, kind, end - start))
+            parts.append(data[start:end])
+        body = b"".join(parts)
+        records.append(b"\x0a" + _varint(len(body)) + body)
+    return records
+
+
+def _varints(values: np.ndarray) -> Tuple[bytes, List[int]]:
+    """The rows of an int64 ``(batch, length)`` array as protobuf varints, and the row offsets."""
+    values = np.asarray(values, dtype=np.int64).astype(np.uint64)
+    width = max(1, (int(values.max(initial=0)).bit_length() + 6) // 7)
+    shifts = np.uint64(7) * np.arange(width, dtype=np.uint64)
+    groups = values[..., None] >> shifts
+    # A value takes one byte per 7 bits, at least one; the continuation bit marks all but the last.
+    sizes = 1 + (groups[..., 1:] != 0).sum(axis=-1)
+    index = np.arange(width)
+    encoded = ((groups & np.uint64(0x7F)) | np.where(index < sizes[..., None] - 1,
+                                                     np.uint64(0x80), np.uint64(0)))
+    data = encoded.astype(np.uint8)[index < sizes[..., None]].tobytes()
+    offsets = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(sizes.sum(axis=1), out=offsets[1:])
+    return data, offsets.tolist()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _entry_prefix(key: bytes, kind: bytes, payload_size: int) -> bytes:
+    """Everything of one ``Features.feature`` map entry before its values.
+
+    The values are one bytes value (``_BYTES_LIST``) or packed numbers, which
+    are left out altogether when there are none.
+    """
+    values = b"\x0a" + _varint(payload_size) if payload_size or kind == _BYTES_LIST else b""
+    feature = kind + _varint(len(values) + payload_size) + values
+    entry = (b"\x0a" + _varint(len(key)) + key
+             + b"\x12" + _varint(len(feature) + payload_size) + feature)
+    return b"\x0a" + _varint(len(entry) + payload_size) + entry
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def feature_spec(max_seq_length: int, max_predictions_per_seq: int,
                  feature_names: str = "bert", masked: bool = True
                  ) -> Dict[str, tf.io.FixedLenFeature]:
@@ -204,6 +292,20 @@ def make_document_example(doc: Document) -> tf.train.Example:
         name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
         for name, value in (("id", doc.id), ("text", doc.text))
     }))
+
+
+def serialize_document(doc: Document) -> bytes:
+    """``make_document_example(doc).SerializeToString(deterministic=True)``, without the proto.
+
+    Example:
+    >>> doc = Document("a.txt:1", "Héllo.")
+    >>> serialize_document(doc) == make_document_example(doc).SerializeToString(deterministic=True)
+    True
+    """
+    body = b"".join(_entry_prefix(name, _BYTES_LIST, len(value)) + value
+                    for name, value in ((b"id", doc.id.encode("utf-8")),
+                                        (b"text", doc.text.encode("utf-8"))))
+    return b"\x0a" + _varint(len(body)) + body
 
 
 def parse_document_example(serialized: bytes) -> Document:

@@ -17,9 +17,9 @@ from apache_beam.metrics.metric import Metrics
 from cloze.config import CorpusConfig, DataConfig, VocabConfig
 from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, ReadCorpus,
                                counter_values, expand_corpus_paths)
-from cloze.data.features import make_document_example, parse_document_example
+from cloze.data.features import parse_document_example, serialize_document
 from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, sha256_of_lines, write_json
-from cloze.data.mlm_examples import TokenizePackMask, is_eval_document
+from cloze.data.mlm_examples import EXAMPLES_COUNTERS, TokenizePackMask, is_eval_document
 from cloze.data.shards import WriteShards, keyed_record, remove_temporaries
 from cloze.data.wordpiece import LearnVocabulary, read_vocabulary, write_vocabulary
 
@@ -43,27 +43,50 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
             no document at all came out (the message gives the counts).
     """
     inputs_path = FileSystems.join(output_uri, ".inputs.json")
+    for split, documents in _read_splits(pipeline, config, eval_percent, inputs_path).items():
+        _ = (documents
+             | f"Batch{split.title()}" >> beam.BatchElements(min_batch_size=64,
+                                                              max_batch_size=1024)
+             | f"ToRecords{split.title()}" >> beam.Map(
+                 lambda docs: [keyed_record((doc.id,), serialize_document(doc)) for doc in docs])
+             | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split), num_shards))
+    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
+    _check_documents(counts, config)
+    write_json(FileSystems.join(output_uri, MANIFEST_FILE),
+               _corpus_manifest(inputs_path, config, eval_percent, counts))
+    return counts
+
+
+def _read_splits(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: int,
+                 inputs_path: str) -> dict[str, beam.PCollection]:
+    """The corpus's documents by split, counted (``documents_written_<split>``).
+
+    Also hashes the input files into ``inputs_path`` for the manifest.
+    """
     _ = (pipeline
          | "ListInputs" >> beam.Create(expand_corpus_paths(config.paths))
          | "HashInputs" >> HashFiles(inputs_path))
     documents = pipeline | "ReadCorpus" >> ReadCorpus(config)
     splits = documents | "SplitByIdHash" >> beam.Partition(_split_index, len(SPLITS), eval_percent)
-    for split, split_documents in zip(SPLITS, splits):
-        _ = (split_documents
-             | f"Count{split.title()}" >> beam.ParDo(_CountFn(f"documents_written_{split}"))
-             | f"ToRecords{split.title()}" >> beam.Map(
-                 lambda doc: keyed_record((doc.id,), make_document_example(doc)))
-             | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split), num_shards))
-    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
+    return {split: split_documents
+            | f"Count{split.title()}" >> beam.ParDo(_CountFn(f"documents_written_{split}"))
+            for split, split_documents in zip(SPLITS, splits)}
+
+
+def _check_documents(counts: dict[str, int], config: CorpusConfig) -> None:
     if not any(counts.get(f"documents_written_{split}", 0) for split in SPLITS):
         read_counts = ", ".join(f"{name}={value}" for name, value in counts.items())
         raise CorpusError(f"no documents in {', '.join(config.paths)}: {read_counts}; "
                           "expected non-empty documents in valid UTF-8")
-    write_json(FileSystems.join(output_uri, MANIFEST_FILE), {
-        "inputs": read_json(inputs_path), "corpus": dataclasses.asdict(config),
-        "eval_percent": eval_percent, "counts": counts})
+
+
+def _corpus_manifest(inputs_path: str, config: CorpusConfig, eval_percent: int,
+                     counts: dict[str, int]) -> dict:
+    """The documents' manifest; removes ``inputs_path`` once read."""
+    manifest = {"inputs": read_json(inputs_path), "corpus": dataclasses.asdict(config),
+                "eval_percent": eval_percent, "counts": counts}
     FileSystems.delete([inputs_path])
-    return counts
+    return manifest
 
 
 def _split_index(doc: Document, num_partitions: int, eval_percent: int) -> int:
@@ -109,22 +132,67 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
     ``sequences_written_train`` and ``masked_tokens_eval``.
     """
     vocabulary = read_vocabulary(vocab_path)
-    for split in SPLITS:
-        _ = (pipeline
-             | f"Read{split.title()}" >> _ReadDocuments(
-                 FileSystems.join(_split_uri(documents_uri, split), "*"))
+    _write_examples({split: pipeline | f"Read{split.title()}" >> _ReadDocuments(
+        FileSystems.join(_split_uri(documents_uri, split), "*")) for split in SPLITS},
+        vocabulary, lower_case, config, output_uri)
+    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
+    documents_manifest = FileSystems.join(documents_uri, MANIFEST_FILE)
+    manifest = read_json(documents_manifest) if FileSystems.exists(documents_manifest) else {}
+    _write_examples_manifest(manifest, counts, vocabulary, lower_case, config, output_uri)
+    return counts
+
+
+def make_masked_lm_examples_from_corpus(pipeline: beam.Pipeline, corpus: CorpusConfig,
+                                        vocab_path: str, lower_case: bool, config: DataConfig,
+                                        output_uri: str) -> dict[str, int]:
+    """``ingest_corpus`` and ``make_masked_lm_examples`` as one job, no document records between.
+
+    For a known vocabulary (``vocab.vocab_file``): one pipeline start, no
+    write and re-read of the documents. The split is by
+    ``config.eval_percent``, and the shards are byte for byte those of the two
+    jobs. ``output_uri/manifest.json`` is as ``make_masked_lm_examples``
+    writes it. Returns every counter, of reading and of the examples.
+
+    Raises:
+        CorpusError: as ``ingest_corpus``.
+    """
+    vocabulary = read_vocabulary(vocab_path)
+    inputs_path = FileSystems.join(output_uri, ".inputs.json")
+    _write_examples(_read_splits(pipeline, corpus, config.eval_percent, inputs_path),
+                    vocabulary, lower_case, config, output_uri)
+    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
+    examples = {name: value for name, value in counts.items() if _is_examples_counter(name)}
+    documents = {name: value for name, value in counts.items() if name not in examples}
+    _check_documents(documents, corpus)
+    _write_examples_manifest(_corpus_manifest(inputs_path, corpus, config.eval_percent,
+                                              documents),
+                             examples, vocabulary, lower_case, config, output_uri)
+    return counts
+
+
+def _write_examples(documents: dict[str, beam.PCollection], vocabulary: list[str],
+                    lower_case: bool, config: DataConfig, output_uri: str) -> None:
+    for split, split_documents in documents.items():
+        _ = (split_documents
              | f"TokenizePackMask{split.title()}" >> TokenizePackMask(
                  vocabulary, lower_case, config, counter_suffix=f"_{split}")
              | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split),
                                                       config.num_shards))
-    counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
-    documents_manifest = FileSystems.join(documents_uri, MANIFEST_FILE)
-    manifest = read_json(documents_manifest) if FileSystems.exists(documents_manifest) else {}
+
+
+def _is_examples_counter(name: str) -> bool:
+    return name == "shards_written" or any(name == f"{counter}_{split}" for split in SPLITS
+                                           for counter in EXAMPLES_COUNTERS)
+
+
+def _write_examples_manifest(documents_manifest: dict, counts: dict[str, int],
+                             vocabulary: list[str], lower_case: bool, config: DataConfig,
+                             output_uri: str) -> None:
+    manifest = dict(documents_manifest)
     manifest["counts"] = {"documents": manifest.get("counts", {}), "examples": counts}
     manifest.update(data=dataclasses.asdict(config), seed=config.seed, lower_case=lower_case,
                     vocabulary={"sha256": sha256_of_lines(vocabulary), "size": len(vocabulary)})
     write_json(FileSystems.join(output_uri, MANIFEST_FILE), manifest)
-    return counts
 
 
 def _split_uri(uri: str, split: str) -> str:

@@ -100,13 +100,136 @@ def mask_sequence(token_ids: np.ndarray, rng: np.random.Generator, config: DataC
     # Draw every random number for every chosen position, used or not, so the
     # stream, and thus the whole sequence, depends only on the seed and count.
     action = rng.random(count)
-    random_ids = _random_non_special_ids(rng, count, special_ids, vocab_size)
+    random_ids = _non_special_ids(rng.random(count), special_ids, vocab_size)
     input_ids = token_ids.copy()
     to_mask = action < config.mask_token_rate
     to_randomize = ~to_mask & (action < config.mask_token_rate + config.random_token_rate)
     input_ids[positions[to_mask]] = mask_id
     input_ids[positions[to_randomize]] = random_ids[to_randomize]
     return MaskedSequence(input_ids, positions, token_ids[positions])
+
+
+class MaskedBatch(NamedTuple):
+    """Masked sequences of one batch, as padded arrays (see ``mask_batch``).
+
+    Attributes:
+        input_ids: ``(batch, length)``, the token ids the model sees, 0-padded.
+        positions: ``(batch, max_predictions_per_seq)``, chosen positions
+            sorted ascending, then 0-padded.
+        labels: the original token ids at ``positions``, then 0-padded.
+        counts: ``(batch,)``, how many of the ``positions`` slots are used.
+
+    Example:
+    >>> b = MaskedBatch(np.array([[2, 4, 3]]), np.array([[1, 0]]), np.array([[8, 0]]),
+    ...                 np.array([1]))
+    >>> b.labels[0, :b.counts[0]].tolist()
+    [8]
+    """
+
+    input_ids: np.ndarray
+    positions: np.ndarray
+    labels: np.ndarray
+    counts: np.ndarray
+
+
+def mask_batch(token_ids: np.ndarray, lengths: np.ndarray, seeds: np.ndarray,
+               config: DataConfig, mask_id: int, special_ids: Sequence[int], vocab_size: int
+               ) -> MaskedBatch:
+    """Applies BERT's token-level masking rule to a batch of sequences at once.
+
+    The same rule as ``mask_sequence`` (count, uniform choice without
+    replacement among non-special tokens, 80/10/10), with every random number
+    drawn by a counter-based generator from the row's seed and the position:
+    a row's result depends on its tokens and its seed only, not on the rest
+    of the batch, so Beam's batching does not change the output.
+
+    Args:
+        token_ids: ``(batch, length)`` int64 sequences, special tokens included,
+            each padded after its ``lengths`` tokens.
+        lengths: ``(batch,)`` the real length of each row.
+        seeds: ``(batch,)`` uint64 seeds, e.g. from ``sequence_seed``.
+        config: ``masked_lm_prob``, ``max_predictions_per_seq``,
+            ``mask_token_rate`` and ``random_token_rate`` are used.
+        mask_id: the id of ``[MASK]``.
+        special_ids: ids that are never chosen and never drawn as random tokens.
+        vocab_size: random tokens are drawn from ``[0, vocab_size)`` less ``special_ids``.
+
+    Example:
+    >>> tokens = np.array([[2, 10, 11, 12, 13, 3], [2, 14, 3, 0, 0, 0]])
+    >>> masked = mask_batch(tokens, np.array([6, 3]), np.array([7, 8], np.uint64),
+    ...                     DataConfig(masked_lm_prob=0.5, max_predictions_per_seq=3),
+    ...                     mask_id=4, special_ids=[0, 1, 2, 3, 4], vocab_size=20)
+    >>> masked.counts.tolist(), bool(np.all(masked.input_ids[1, 3:] == 0))
+    ([2, 1], True)
+    """
+    token_ids = np.asarray(token_ids, dtype=np.int64)
+    rows, width = token_ids.shape
+    slots = config.max_predictions_per_seq
+    candidates = ~np.isin(token_ids, special_ids) & (np.arange(width) < lengths[:, None])
+    num_candidates = candidates.sum(axis=1)
+    # np.round, like Python's round in num_tokens_to_mask, rounds halves to even.
+    counts = np.minimum(slots, np.maximum(1, np.round(num_candidates * config.masked_lm_prob)))
+    counts = np.where(num_candidates == 0, 0, counts).astype(np.int64)
+    # The candidates with the smallest random keys are a uniform choice without replacement.
+    keys = np.where(candidates, _uniforms(seeds, 0, width), 2.0)
+    order = np.argsort(keys, axis=1, kind="stable")[:, :slots]
+    used = np.arange(order.shape[1]) < counts[:, None]
+    positions = np.sort(np.where(used, order, width), axis=1)
+    positions = np.where(used, positions, 0)
+    chosen = np.zeros_like(candidates)
+    chosen[np.nonzero(used)[0], positions[used]] = True
+    action = _uniforms(seeds, 1, width)
+    to_mask = chosen & (action < config.mask_token_rate)
+    to_randomize = chosen & ~to_mask & (
+        action < config.mask_token_rate + config.random_token_rate)
+    random_ids = _non_special_ids(_uniforms(seeds, 2, width), special_ids, vocab_size)
+    input_ids = np.where(to_mask, mask_id, np.where(to_randomize, random_ids, token_ids))
+    labels = np.where(used, np.take_along_axis(token_ids, positions, axis=1), 0)
+    padded = np.zeros((rows, slots), np.int64)
+    padded_labels = np.zeros((rows, slots), np.int64)
+    padded[:, :positions.shape[1]] = positions
+    padded_labels[:, :labels.shape[1]] = labels
+    return MaskedBatch(input_ids, padded, padded_labels, counts)
+
+
+def sequence_seed(seed: int, *keys: Union[str, int]) -> int:
+    """A 64-bit seed determined by ``seed`` and ``keys`` alone (sha256, not ``hash()``).
+
+    What ``mask_batch`` takes per row; keys as in ``sequence_rng``.
+
+    Example:
+    >>> sequence_seed(12345, "wiki/a.txt:1", 0) == sequence_seed(12345, "wiki/a.txt:1", 0)
+    True
+    >>> sequence_seed(12345, "wiki/a.txt:1", 0) == sequence_seed(12345, "wiki/a.txt:1", 1)
+    False
+    """
+    return int.from_bytes(_key_digest(seed, keys)[:8], "big")
+
+
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _uniforms(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
+    """``(len(seeds), width)`` uniform floats in [0, 1): SplitMix64 of (seed, stream, column)."""
+    counters = (np.uint64(stream) << np.uint64(32)) + np.arange(1, width + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = np.asarray(seeds, dtype=np.uint64)[:, None] + counters * _GOLDEN_GAMMA
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def _non_special_ids(uniforms: np.ndarray, special_ids: Sequence[int], vocab_size: int
+                     ) -> np.ndarray:
+    """Maps uniform floats to ids uniform over ``[0, vocab_size)`` less ``special_ids``."""
+    specials = np.unique(np.asarray(special_ids, dtype=np.int64))
+    specials = specials[(specials >= 0) & (specials < vocab_size)]
+    ids = (uniforms * (vocab_size - len(specials))).astype(np.int64)
+    # The k-th non-special id: step over each special id at or below it, lowest first.
+    for special in specials:
+        ids += ids >= special
+    return ids
 
 
 def _span_starts(candidates: np.ndarray, is_continuation: Optional[np.ndarray]) -> np.ndarray:
@@ -146,18 +269,6 @@ def _choose_spans(units: Sequence[np.ndarray], count: int, max_ngram: int,
     return np.concatenate(chosen) if chosen else np.array([], np.int64)
 
 
-def _random_non_special_ids(rng: np.random.Generator, count: int, special_ids: Sequence[int],
-                            vocab_size: int) -> np.ndarray:
-    """Uniform draws from ``[0, vocab_size)`` less ``special_ids``, not listing the vocabulary."""
-    specials = np.unique(np.asarray(special_ids, dtype=np.int64))
-    specials = specials[(specials >= 0) & (specials < vocab_size)]
-    ids = rng.integers(0, vocab_size - len(specials), size=count, dtype=np.int64)
-    # The k-th non-special id: step over each special id at or below it, lowest first.
-    for special in specials:
-        ids += ids >= special
-    return ids
-
-
 def sequence_rng(seed: int, *keys: Union[str, int]) -> np.random.Generator:
     """A random generator determined by ``seed`` and ``keys`` alone (sha256, not ``hash()``).
 
@@ -173,5 +284,9 @@ def sequence_rng(seed: int, *keys: Union[str, int]) -> np.random.Generator:
     >>> bool(np.all(a == b)), bool(np.all(a == c))
     (True, False)
     """
+    return np.random.default_rng(int.from_bytes(_key_digest(seed, keys), "big"))
+
+
+def _key_digest(seed: int, keys: Sequence[Union[str, int]]) -> bytes:
     material = json.dumps([seed, *keys], ensure_ascii=False).encode("utf-8")
-    return np.random.default_rng(int.from_bytes(hashlib.sha256(material).digest(), "big"))
+    return hashlib.sha256(material).digest()

@@ -2,39 +2,54 @@
 
 ``TokenizePackMask`` reads like the data flow: ``Tokenize`` (batched TF op,
 sentence by sentence) -> ``Pack`` (``DataConfig.packing``, see ``packing``) ->
-``Mask`` (``masking``) -> keyed records for ``shards.WriteShards``.
+``Mask`` (``masking``, batched numpy) -> lists of keyed records for
+``shards.WriteShards``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
-from typing import Iterator, List, Sequence, Union
+from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
+import tensorflow_text
 from apache_beam.metrics.metric import Metrics
 
 from cloze.config import SPECIAL_TOKENS, DataConfig
 from cloze.data.corpus import COUNTER_NAMESPACE, Document
-from cloze.data.features import make_example
-from cloze.data.masking import mask_sequence, sequence_rng
-from cloze.data.packing import (PackedSequence, TokenizedDocument, pack_document,
+from cloze.data.features import serialize_examples
+from cloze.data.masking import MaskedBatch, mask_batch, mask_sequence, sequence_rng, sequence_seed
+from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocument, pack_document,
                                 pack_full_sentences, pair_sequences)
 from cloze.data.sentences import split_sentences
 from cloze.data.shards import KeyedRecord, keyed_record
 from cloze.data.wordpiece import fast_bert_tokenizer
 
 
-class TokenizePackMask(beam.PTransform):
-    """Documents -> keyed masked-LM records (``shards.keyed_record``) for ``WriteShards``.
+# The counters of TokenizePackMask (each followed by its counter_suffix).
+EXAMPLES_COUNTERS = ("documents_tokenized", "documents_packed", "documents_skipped_no_tokens",
+                     "documents_skipped_no_pair", "sequences_written", "masked_tokens")
+# Sequences per element between Pack and Mask: big enough for numpy to pay off.
+PACKED_BATCH_SIZE = 256
 
-    Random choices are seeded by ``config.seed`` and the sequence's key (see
-    ``packing``), so the output depends on the seed and the documents only.
-    Counters, each name followed by ``counter_suffix``: ``documents_tokenized``
-    (every document in) = ``documents_packed`` + ``documents_skipped_no_tokens``
-    + ``documents_skipped_no_pair`` (``doc_pairs`` only: a one-token document
-    with nothing to pair with); ``sequences_written`` and ``masked_tokens``.
+
+class TokenizePackMask(beam.PTransform):
+    """Documents -> lists of keyed masked-LM records (``shards.keyed_record``) for ``WriteShards``.
+
+    Work travels in batches: ``Tokenize`` turns a batch of documents into one
+    ``TokenizedBatch``, ``Pack`` emits lists of up to ``PACKED_BATCH_SIZE``
+    sequences and ``Mask`` masks and serializes a list at once. Random choices
+    are seeded by ``config.seed`` and each sequence's key (see ``packing``),
+    so the output depends on the seed and the documents only, not on how Beam
+    batches them. Counters, each name followed by ``counter_suffix``:
+    ``documents_tokenized`` (every document in) = ``documents_packed`` +
+    ``documents_skipped_no_tokens`` + ``documents_skipped_no_pair``
+    (``doc_pairs`` only: a one-token document with nothing to pair with);
+    ``sequences_written`` and ``masked_tokens``.
 
     Example:
     >>> vocabulary = list(SPECIAL_TOKENS) + ["a", "b", "c"]
@@ -43,6 +58,7 @@ class TokenizePackMask(beam.PTransform):
     >>> with beam.Pipeline() as p:  # 8 tokens need two sequences of length 8, "C" one
     ...     _ = (p | beam.Create(documents)
     ...          | TokenizePackMask(vocabulary, lower_case=True, config=config)
+    ...          | beam.FlatMap(list)
     ...          | beam.combiners.Count.Globally() | beam.Map(print))
     3
     """
@@ -58,7 +74,7 @@ class TokenizePackMask(beam.PTransform):
     def expand(self, documents):
         config, vocabulary = self._config, self._vocabulary
         return (documents
-                | "Batch" >> beam.BatchElements(max_batch_size=256)
+                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
                 | "Tokenize" >> beam.ParDo(_TokenizeFn(
                     vocabulary, self._lower_case, config.packing != "sentences", self._suffix))
                 | "Pack" >> PackSequences(config, vocabulary.index("[CLS]"),
@@ -67,11 +83,12 @@ class TokenizePackMask(beam.PTransform):
 
 
 class _TokenizeFn(beam.DoFn):
-    """A batch of documents -> ``TokenizedDocument``; the tokenizer is built once per worker."""
+    """A batch of documents -> one ``TokenizedBatch``; the tokenizer is built once per worker."""
 
     def __init__(self, vocabulary: Sequence[str], lower_case: bool, by_sentence: bool,
                  counter_suffix: str):
-        self._vocabulary = list(vocabulary)
+        # One string pickles in microseconds; a list of 30k strings, with dill, in a second.
+        self._vocabulary = "\n".join(vocabulary)
         self._lower_case = lower_case
         self._by_sentence = by_sentence
         self._tokenized = Metrics.counter(COUNTER_NAMESPACE, "documents_tokenized" + counter_suffix)
@@ -79,45 +96,58 @@ class _TokenizeFn(beam.DoFn):
                                           "documents_skipped_no_tokens" + counter_suffix)
 
     def setup(self):
-        self._tokenizer = fast_bert_tokenizer(self._vocabulary, self._lower_case)
+        self._tokenizer = _shared_tokenizer(tuple(self._vocabulary.split("\n")),
+                                            self._lower_case)
 
-    def process(self, documents: List[Document]) -> Iterator[TokenizedDocument]:
+    def _token_ids(self, texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """The token ids of ``texts``, flat, and their row splits: the one tokenizer call."""
+        token_ids = self._tokenizer.tokenize(tf.constant(texts, tf.string))
+        return token_ids.values.numpy(), token_ids.row_splits.numpy()
+
+    def process(self, documents: List[Document]) -> Iterator[TokenizedBatch]:
         texts = [split_sentences(doc.text) if self._by_sentence else [doc.text]
                  for doc in documents]
-        flat = [sentence for sentences in texts for sentence in sentences]
-        token_ids = self._tokenizer.tokenize(tf.constant(flat, tf.string))
-        values, row_splits = token_ids.values.numpy(), token_ids.row_splits.numpy()
-        sentence = 0
-        for doc, sentences in zip(documents, texts):
-            self._tokenized.inc()
-            arrays = [values[row_splits[i]:row_splits[i + 1]]
-                      for i in range(sentence, sentence + len(sentences))]
-            sentence += len(sentences)
-            arrays = [a for a in arrays if len(a)]
-            if arrays:
-                yield TokenizedDocument(doc.id, arrays)
-            else:
-                self._no_tokens.inc()
+        values, row_splits = self._token_ids([sentence for sentences in texts
+                                              for sentence in sentences])
+        lengths = np.diff(row_splits)
+        document_of = np.repeat(np.arange(len(documents)), [len(t) for t in texts])
+        kept = lengths > 0
+        sentences_per_document = np.bincount(document_of[kept], minlength=len(documents))
+        has_tokens = sentences_per_document > 0
+        self._tokenized.inc(len(documents))
+        self._no_tokens.inc(int(len(documents) - has_tokens.sum()))
+        if has_tokens.any():
+            yield TokenizedBatch.from_lengths(
+                [doc.id for doc, keep in zip(documents, has_tokens.tolist()) if keep],
+                values, lengths[kept], sentences_per_document[has_tokens])
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_tokenizer(vocabulary: Tuple[str, ...], lower_case: bool
+                      ) -> tensorflow_text.FastBertTokenizer:
+    # Building one takes seconds; the train and eval splits' DoFns share it in a worker.
+    return fast_bert_tokenizer(vocabulary, lower_case)
 
 
 class PackSequences(beam.PTransform):
-    """``TokenizedDocument`` -> ``PackedSequence``, ``config.dupe_factor`` copies, by ``config.packing``.
+    """``TokenizedBatch`` -> lists of ``PackedSequence``, ``config.dupe_factor`` copies each.
 
     ``sentences`` packs each document alone. ``full_sentences`` and
     ``doc_pairs`` group documents into ``config.packing_buckets`` buckets by a
     sha256 of their id and sort each bucket by id, so what crosses document
     boundaries (or supplies random segments B) does not depend on Beam's
-    order. The copy number ends every key. Counters ``documents_packed`` and
+    order. The copy number ends every key. Lists hold at most
+    ``PACKED_BATCH_SIZE`` sequences. Counters ``documents_packed`` and
     ``documents_skipped_no_pair``, followed by ``counter_suffix``.
 
     Example:
     >>> docs = [TokenizedDocument("a", [np.array([10, 11])]),
     ...         TokenizedDocument("b", [np.array([20])])]
     >>> with beam.Pipeline() as p:  # doctest: +NORMALIZE_WHITESPACE
-    ...     _ = (p | beam.Create(docs) | PackSequences(DataConfig(packing_buckets=1), 2, 3)
-    ...          | beam.Map(print))
-    PackedSequence(key=('a', 0, 0), token_ids=array([ 2, 10, 11,  3, 20,  3]),
-                   segment_ids=array([0, 0, 0, 0, 0, 0]), next_sentence_label=0)
+    ...     _ = (p | beam.Create([TokenizedBatch.from_documents(docs)])
+    ...          | PackSequences(DataConfig(packing_buckets=1), 2, 3) | beam.Map(print))
+    [PackedSequence(key=('a', 0, 0), token_ids=array([ 2, 10, 11,  3, 20,  3]),
+                    segment_ids=array([0, 0, 0, 0, 0, 0]), next_sentence_label=0)]
     """
 
     def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str = ""):
@@ -126,15 +156,26 @@ class PackSequences(beam.PTransform):
         self._buckets = config.packing_buckets
         self._alone = config.packing == "sentences"
 
-    def expand(self, documents):
+    def expand(self, batches):
         if self._alone:
-            return documents | "PackEach" >> beam.ParDo(self._fn)
-        buckets = self._buckets
-        return (documents
-                | "KeyByBucket" >> beam.Map(lambda doc: (packing_bucket(doc.id, buckets), doc))
+            return batches | "PackEach" >> beam.ParDo(self._fn)
+        return (batches
+                | "SplitByBucket" >> beam.FlatMap(_split_by_bucket, self._buckets)
                 | "GroupBuckets" >> beam.GroupByKey()
-                | "SortById" >> beam.Map(lambda bucket: sorted(bucket[1], key=lambda doc: doc.id))
+                | "SortById" >> beam.Map(_sorted_by_id)
                 | "PackBucket" >> beam.ParDo(self._fn))
+
+
+def _split_by_bucket(batch: TokenizedBatch, num_buckets: int
+                     ) -> Iterator[Tuple[int, TokenizedBatch]]:
+    buckets = np.array([packing_bucket(doc_id, num_buckets) for doc_id in batch.ids])
+    for bucket in np.unique(buckets).tolist():
+        yield bucket, batch.select(np.flatnonzero(buckets == bucket))
+
+
+def _sorted_by_id(bucket: Tuple[int, Iterable[TokenizedBatch]]) -> TokenizedBatch:
+    batch = TokenizedBatch.concatenate(bucket[1])
+    return batch.select(sorted(range(len(batch.ids)), key=batch.ids.__getitem__))
 
 
 def packing_bucket(doc_id: str, num_buckets: int) -> int:
@@ -149,7 +190,7 @@ def packing_bucket(doc_id: str, num_buckets: int) -> int:
 
 
 class _PackFn(beam.DoFn):
-    """A document (``sentences``) or a sorted bucket of them -> packed sequences and copies."""
+    """A batch of documents (``sentences``) or a sorted bucket -> lists of packed sequences."""
 
     def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str):
         self._config = config
@@ -158,22 +199,29 @@ class _PackFn(beam.DoFn):
         self._no_pair = Metrics.counter(COUNTER_NAMESPACE,
                                         "documents_skipped_no_pair" + counter_suffix)
 
-    def process(self, element: Union[TokenizedDocument, List[TokenizedDocument]]
-                ) -> Iterator[PackedSequence]:
+    def process(self, batch: TokenizedBatch) -> Iterator[List[PackedSequence]]:
+        sequences = self._sequences(list(batch.documents()))
+        while True:
+            chunk = list(itertools.islice(sequences, PACKED_BATCH_SIZE))
+            if not chunk:
+                return
+            yield chunk
+
+    def _sequences(self, documents: List[TokenizedDocument]) -> Iterator[PackedSequence]:
         config = self._config
         if config.packing == "doc_pairs":
-            yield from self._pairs(element)
+            yield from self._pairs(documents)
             return
         if config.packing == "sentences":
-            self._packed.inc()
-            sequences = (PackedSequence((element.id, chunk), tokens, np.zeros_like(tokens), 0)
+            sequences = (PackedSequence((doc.id, chunk), tokens, np.zeros_like(tokens), 0)
+                         for doc in documents
                          for chunk, tokens in enumerate(pack_document(
-                             np.concatenate(element.sentences), config.max_seq_length,
+                             np.concatenate(doc.sentences), config.max_seq_length,
                              self._cls_id, self._sep_id)))
         else:
-            self._packed.inc(len(element))
-            sequences = pack_full_sentences(element, config.max_seq_length, self._cls_id,
+            sequences = pack_full_sentences(documents, config.max_seq_length, self._cls_id,
                                             self._sep_id)
+        self._packed.inc(len(documents))
         for sequence in sequences:
             for copy in range(config.dupe_factor):
                 yield sequence._replace(key=sequence.key + (copy,))
@@ -193,33 +241,68 @@ class _PackFn(beam.DoFn):
 
 
 class _MaskFn(beam.DoFn):
-    """``PackedSequence`` -> keyed masked-LM record (or unmasked, with ``masking="none"``)."""
+    """A list of ``PackedSequence`` -> a list of keyed masked-LM records (or unmasked ones)."""
 
     def __init__(self, vocabulary: Sequence[str], config: DataConfig, counter_suffix: str):
-        self._vocabulary = list(vocabulary)
+        self._vocabulary = "\n".join(vocabulary)  # as in _TokenizeFn
         self._config = config
         self._written = Metrics.counter(COUNTER_NAMESPACE, "sequences_written" + counter_suffix)
         self._masked = Metrics.counter(COUNTER_NAMESPACE, "masked_tokens" + counter_suffix)
 
     def setup(self):
-        self._special_ids = [self._vocabulary.index(token) for token in SPECIAL_TOKENS]
-        self._mask_id = self._vocabulary.index("[MASK]")
-        self._continuation = np.array([token.startswith("##") for token in self._vocabulary])
+        vocabulary = self._vocabulary.split("\n")
+        self._vocab_size = len(vocabulary)
+        self._special_ids = [vocabulary.index(token) for token in SPECIAL_TOKENS]
+        self._mask_id = vocabulary.index("[MASK]")
+        self._continuation = np.array([token.startswith("##") for token in vocabulary])
 
-    def process(self, sequence: PackedSequence) -> Iterator[KeyedRecord]:
+    def process(self, sequences: List[PackedSequence]) -> Iterator[List[KeyedRecord]]:
         config = self._config
-        positions = labels = None
-        input_ids = sequence.token_ids
+        length = config.max_seq_length
+        token_ids = np.zeros((len(sequences), length), np.int64)
+        segment_ids = np.zeros_like(token_ids)
+        lengths = np.array([len(s.token_ids) for s in sequences])
+        for row, sequence in enumerate(sequences):
+            token_ids[row, :lengths[row]] = sequence.token_ids
+            segment_ids[row, :lengths[row]] = sequence.segment_ids
+        features = {
+            "input_ids": token_ids,
+            "input_mask": (np.arange(length) < lengths[:, None]).astype(np.int64),
+            "segment_ids": segment_ids,
+            "next_sentence_labels": np.array([[s.next_sentence_label] for s in sequences]),
+        }
         if config.masking == "static":
-            masked = mask_sequence(sequence.token_ids, sequence_rng(config.seed, *sequence.key),
-                                   config, self._mask_id, self._special_ids,
-                                   len(self._vocabulary), self._continuation[sequence.token_ids])
-            input_ids, positions, labels = masked
-            self._masked.inc(len(positions))
-        self._written.inc()
-        yield keyed_record(sequence.key, make_example(
-            input_ids, positions, labels, config.max_seq_length, config.max_predictions_per_seq,
-            sequence.segment_ids, sequence.next_sentence_label, config.feature_names))
+            masked = self._mask(sequences, token_ids, lengths)
+            slots = np.arange(config.max_predictions_per_seq)
+            features.update(input_ids=masked.input_ids, masked_lm_positions=masked.positions,
+                            masked_lm_ids=masked.labels, masked_lm_weights=(
+                                slots < masked.counts[:, None]).astype(np.float32))
+            self._masked.inc(int(masked.counts.sum()))
+        self._written.inc(len(sequences))
+        yield [keyed_record(sequence.key, record) for sequence, record in zip(
+            sequences, serialize_examples(features, config.feature_names))]
+
+    def _mask(self, sequences: List[PackedSequence], token_ids: np.ndarray, lengths: np.ndarray
+              ) -> MaskedBatch:
+        config = self._config
+        if not (config.whole_word_masking or config.max_ngram > 1):
+            seeds = np.array([sequence_seed(config.seed, *s.key) for s in sequences], np.uint64)
+            return mask_batch(token_ids, lengths, seeds, config, self._mask_id,
+                              self._special_ids, self._vocab_size)
+        # Spans (whole words, n-grams) are chosen one sequence at a time.
+        masked = MaskedBatch(token_ids.copy(), *np.zeros(
+            (2, len(sequences), config.max_predictions_per_seq), np.int64),
+            np.zeros(len(sequences), np.int64))
+        for row, sequence in enumerate(sequences):
+            one = mask_sequence(sequence.token_ids, sequence_rng(config.seed, *sequence.key),
+                                config, self._mask_id, self._special_ids,
+                                self._vocab_size, self._continuation[sequence.token_ids])
+            count = len(one.positions)
+            masked.input_ids[row, :lengths[row]] = one.input_ids
+            masked.positions[row, :count] = one.positions
+            masked.labels[row, :count] = one.labels
+            masked.counts[row] = count
+        return masked
 
 
 def is_eval_document(doc_id: str, eval_percent: int) -> bool:

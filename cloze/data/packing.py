@@ -18,7 +18,7 @@ orders by it, so the output does not depend on how Beam batches the work.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,90 @@ class TokenizedDocument(NamedTuple):
 
     id: str
     sentences: List[np.ndarray]
+
+
+class TokenizedBatch(NamedTuple):
+    """Tokenized documents in flat arrays, cheap to pass between Beam stages.
+
+    Attributes:
+        ids: the document ids, in order.
+        token_ids: every token of every document, int32.
+        sentence_splits: row splits of ``token_ids`` into sentences (none empty).
+        document_splits: row splits of the sentences into documents (none empty).
+
+    Example:
+    >>> batch = TokenizedBatch.from_documents([
+    ...     TokenizedDocument("a", [np.array([5, 6]), np.array([7])]),
+    ...     TokenizedDocument("b", [np.array([8])])])
+    >>> [(d.id, [s.tolist() for s in d.sentences]) for d in batch.select([1, 0]).documents()]
+    [('b', [[8]]), ('a', [[5, 6], [7]])]
+    """
+
+    ids: List[str]
+    token_ids: np.ndarray
+    sentence_splits: np.ndarray
+    document_splits: np.ndarray
+
+    @classmethod
+    def from_lengths(cls, ids: List[str], token_ids: np.ndarray, sentence_lengths: np.ndarray,
+                     sentences_per_document: np.ndarray) -> "TokenizedBatch":
+        """The batch of ``ids`` whose sentences have ``sentence_lengths`` tokens, in order."""
+        return cls(ids, np.asarray(token_ids, dtype=np.int32), _splits(sentence_lengths),
+                   _splits(sentences_per_document))
+
+    @classmethod
+    def from_documents(cls, documents: Sequence[TokenizedDocument]) -> "TokenizedBatch":
+        """The batch of ``documents`` (each with at least one non-empty sentence)."""
+        sentences = [np.asarray(s) for doc in documents for s in doc.sentences]
+        return cls.from_lengths([doc.id for doc in documents],
+                                np.concatenate(sentences or [np.zeros(0)]),
+                                [len(s) for s in sentences],
+                                [len(doc.sentences) for doc in documents])
+
+    def documents(self) -> Iterator[TokenizedDocument]:
+        """The documents, in order, with views of ``token_ids`` as sentences."""
+        tokens = self.token_ids.astype(np.int64)
+        ends = self.sentence_splits
+        for number, doc_id in enumerate(self.ids):
+            first, last = self.document_splits[number], self.document_splits[number + 1]
+            yield TokenizedDocument(doc_id, [tokens[ends[i]:ends[i + 1]]
+                                             for i in range(first, last)])
+
+    def select(self, indices: Sequence[int]) -> "TokenizedBatch":
+        """The documents at ``indices``, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        documents, sentences = self.document_splits, self.sentence_splits
+        chosen = _ranges(documents[indices], documents[indices + 1])
+        return TokenizedBatch.from_lengths(
+            [self.ids[i] for i in indices.tolist()],
+            self.token_ids[_ranges(sentences[chosen], sentences[chosen + 1])],
+            sentences[chosen + 1] - sentences[chosen], documents[indices + 1] - documents[indices])
+
+    @classmethod
+    def concatenate(cls, batches: Iterable["TokenizedBatch"]) -> "TokenizedBatch":
+        """The documents of ``batches``, one batch after the other.
+
+        Example:
+        >>> one = TokenizedBatch.from_documents([TokenizedDocument("a", [np.array([5])])])
+        >>> TokenizedBatch.concatenate([one, one]).ids
+        ['a', 'a']
+        """
+        batches = list(batches)
+        return cls.from_lengths([doc_id for batch in batches for doc_id in batch.ids],
+                                np.concatenate([batch.token_ids for batch in batches]),
+                                np.concatenate([np.diff(b.sentence_splits) for b in batches]),
+                                np.concatenate([np.diff(b.document_splits) for b in batches]))
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])``, without the loop."""
+    lengths = ends - starts
+    before = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - before, lengths)
+
+
+def _splits(lengths: Sequence[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
 
 
 class PackedSequence(NamedTuple):

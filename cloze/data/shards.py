@@ -11,9 +11,10 @@ and through each shard, a deterministic shuffle.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
-from typing import Iterable, Iterator, Tuple, Union
+from typing import Iterable, Iterator, List, Tuple, Union
 
 import apache_beam as beam
 import tensorflow as tf
@@ -28,19 +29,20 @@ TEMPORARY_PREFIX = ".tmp-"
 KeyedRecord = Tuple[bytes, bytes]
 
 
-def keyed_record(key: Tuple[Union[str, int], ...], example: tf.train.Example) -> KeyedRecord:
-    """(sha256 of ``key``, ``example`` serialized deterministically): what ``WriteShards`` takes.
+def keyed_record(key: Tuple[Union[str, int], ...], record: bytes) -> KeyedRecord:
+    """(sha256 of ``key``, ``record``): what ``WriteShards`` takes, in lists.
 
     ``key`` must be unique within what one ``WriteShards`` writes, e.g.
-    ``(document id, sequence number, copy)``.
+    ``(document id, sequence number, copy)``; ``record`` is a serialized
+    example (``features.serialize_examples`` or ``serialize_document``).
 
     Example:
-    >>> sort_key, record = keyed_record(("a.txt:1", 0), tf.train.Example())
+    >>> sort_key, record = keyed_record(("a.txt:1", 0), b"")
     >>> sort_key.hex()[:12], record
     ('25d3b1180d3a', b'')
     """
     material = json.dumps(list(key), ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(material).digest(), example.SerializeToString(deterministic=True)
+    return hashlib.sha256(material).digest(), record
 
 
 def shard_name(index: int, num_shards: int) -> str:
@@ -54,18 +56,20 @@ def shard_name(index: int, num_shards: int) -> str:
 
 
 class WriteShards(beam.PTransform):
-    """Keyed records -> ``output_dir/data_tfrecord-SSSSS-of-NNNNN.gz``, sorted by key.
+    """Lists of keyed records -> ``output_dir/data_tfrecord-SSSSS-of-NNNNN.gz``, sorted by key.
 
-    Exactly ``num_shards`` files are written, empty ones included, so a
-    reader's glob always matches. A shard is gathered and sorted in one
-    worker's memory, so give large outputs many shards. Each file is written
-    under a temporary name and renamed when complete; a retried write writes
-    the same bytes. Counter ``shards_written``. Returns the paths written.
+    Records travel in lists (one per batch of work upstream), so Beam handles
+    a few elements per batch rather than one per record. Exactly
+    ``num_shards`` files are written, empty ones included, so a reader's glob
+    always matches. A shard is gathered and sorted in one worker's memory, so
+    give large outputs many shards. Each file is written under a temporary
+    name and renamed when complete; a retried write writes the same bytes.
+    Counter ``shards_written``. Returns the paths written.
 
     Example:
     >>> import os, tempfile
     >>> out = tempfile.mkdtemp()
-    >>> records = [keyed_record((n,), tf.train.Example()) for n in range(3)]
+    >>> records = [[keyed_record((n,), b"") for n in range(3)], [keyed_record((3,), b"")]]
     >>> with beam.Pipeline() as p:
     ...     _ = p | beam.Create(records) | WriteShards(out, num_shards=2)
     >>> sorted(os.listdir(out))
@@ -77,19 +81,27 @@ class WriteShards(beam.PTransform):
         self._output_dir = output_dir
         self._num_shards = num_shards
 
-    def expand(self, records):
+    def expand(self, record_lists):
         num_shards = self._num_shards
-        by_shard = records | "KeyByShard" >> beam.Map(
-            lambda record: (int.from_bytes(record[0][:8], "big") % num_shards, record))
-        every_shard = (records.pipeline
+        by_shard = record_lists | "KeyByShard" >> beam.FlatMap(_by_shard, num_shards)
+        every_shard = (record_lists.pipeline
                        | "EveryShard" >> beam.Create([(i, None) for i in range(num_shards)]))
         return ({"records": by_shard, "shard": every_shard}
                 | "GatherShards" >> beam.CoGroupByKey()
                 | "WriteSorted" >> beam.ParDo(_WriteShardFn(self._output_dir, num_shards)))
 
 
+def _by_shard(records: List[KeyedRecord], num_shards: int
+              ) -> Iterator[Tuple[int, List[KeyedRecord]]]:
+    """(shard index, the records of ``records`` that go there), for each shard they touch."""
+    shards: dict = {}
+    for record in records:
+        shards.setdefault(int.from_bytes(record[0][:8], "big") % num_shards, []).append(record)
+    return iter(shards.items())
+
+
 class _WriteShardFn(beam.DoFn):
-    """(shard index, its records) -> the shard file, records sorted by key."""
+    """(shard index, lists of its records) -> the shard file, records sorted by key."""
 
     def __init__(self, output_dir: str, num_shards: int):
         self._output_dir = output_dir
@@ -103,7 +115,7 @@ class _WriteShardFn(beam.DoFn):
                                      f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}")
         tf.io.gfile.makedirs(self._output_dir)
         with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
-            for _, record in sorted(groups["records"]):
+            for _, record in sorted(itertools.chain.from_iterable(groups["records"])):
                 writer.write(record)
         tf.io.gfile.rename(temporary, path, overwrite=True)
         self._written.inc()

@@ -323,6 +323,16 @@ def test_invalid_utf8_is_replaced_in_replace_mode(tmp_path):
     read_corpus([tmp_path], [Document("a.txt:1", "caf\ufffd au lait")], on_invalid_utf8="replace")
 
 
+def test_documents_with_replaced_invalid_utf8_are_counted_once_each(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"Bad \xe9 one.\nBad \xff two.\n\nClean.\n")
+    (tmp_path / "b.jsonl").write_bytes(b'{"text": "Bad \xfe json."}\n{"text": "Clean."}\n')
+
+    counts = read_corpus([tmp_path], on_invalid_utf8="replace")
+
+    assert counts["documents_read"] == 4
+    assert counts["documents_utf8_replaced"] == 2
+
+
 def test_invalid_utf8_in_a_csv_row_is_judged_by_the_flag(tmp_path):
     (tmp_path / "a.csv").write_bytes(b"text\nFine.\nBad \xff byte.\n")
 

@@ -15,7 +15,8 @@ from cloze.config import SPECIAL_TOKENS, CorpusConfig, DataConfig, VocabConfig
 from cloze.data.corpus import CorpusError
 from cloze.data.default_corpus import write_default_corpus
 from cloze.data.features import feature_spec, parse_document_example
-from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
+from cloze.data.jobs import (ingest_corpus, learn_vocabulary, make_masked_lm_examples,
+                             make_masked_lm_examples_from_corpus)
 from cloze.data.masking import num_tokens_to_mask
 from cloze.data.mlm_examples import is_eval_document
 
@@ -145,6 +146,22 @@ def test_examples_are_byte_identical_when_made_again(made, tmp_path):
         for name in os.listdir(made.root / "examples" / f"Split-{split}"):
             assert ((tmp_path / f"Split-{split}" / name).read_bytes()
                     == (made.root / "examples" / f"Split-{split}" / name).read_bytes())
+
+
+def test_the_one_job_from_text_writes_the_shards_and_counts_of_the_two_jobs(made, tmp_path):
+    counts = make_masked_lm_examples_from_corpus(
+        beam.Pipeline(), CorpusConfig(paths=(str(made.root / "corpus"),)),
+        str(made.root / "vocab" / "vocab.txt"), True, CONFIG, str(tmp_path))
+
+    for split in ("train", "eval"):
+        names = os.listdir(made.root / "examples" / f"Split-{split}")
+        assert sorted(os.listdir(tmp_path / f"Split-{split}")) == sorted(names)
+        for name in names:
+            assert ((tmp_path / f"Split-{split}" / name).read_bytes()
+                    == (made.root / "examples" / f"Split-{split}" / name).read_bytes())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["counts"]["examples"] == made.counts
+    assert counts == {**made.ingested, **made.counts}
 
 
 def test_an_empty_eval_split_is_written_and_read_as_empty(tmp_path):

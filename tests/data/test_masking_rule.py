@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from cloze.config import DataConfig
-from cloze.data.masking import mask_sequence, num_tokens_to_mask, sequence_rng
+from cloze.data.masking import (MaskedSequence, mask_batch, mask_sequence, num_tokens_to_mask,
+                                sequence_rng, sequence_seed)
 
 CLS, SEP, MASK = 2, 3, 4
 SPECIAL_IDS = [0, 1, CLS, SEP, MASK]
@@ -33,18 +34,44 @@ def random_sequences(count, rng=np.random.default_rng(0)):
         yield np.concatenate([[CLS], body, [SEP]]).astype(np.int64)
 
 
-def masked_sequences(count, config=DataConfig()):
-    for index, tokens in enumerate(random_sequences(count)):
-        yield tokens, mask_sequence(tokens, sequence_rng(config.seed, "doc", index), config,
-                                    MASK, SPECIAL_IDS, VOCAB_SIZE)
+def mask_in_batches(sequences, keys, config, special_ids=SPECIAL_IDS, vocab_size=VOCAB_SIZE,
+                    batch_size=64):
+    """``mask_batch`` over ``sequences`` padded into batches, one ``MaskedSequence`` per row."""
+    for start in range(0, len(sequences), batch_size):
+        batch = sequences[start:start + batch_size]
+        lengths = np.array([len(tokens) for tokens in batch])
+        padded = np.zeros((len(batch), config.max_seq_length), np.int64)
+        for row, tokens in enumerate(batch):
+            padded[row, :len(tokens)] = tokens
+        seeds = np.array([sequence_seed(config.seed, *key)
+                          for key in keys[start:start + batch_size]], np.uint64)
+        masked = mask_batch(padded, lengths, seeds, config, MASK, special_ids, vocab_size)
+        for row, length in enumerate(lengths):
+            count = masked.counts[row]
+            yield MaskedSequence(masked.input_ids[row, :length], masked.positions[row, :count],
+                                 masked.labels[row, :count])
 
 
-def test_special_tokens_are_never_chosen():
+@pytest.fixture(params=["per_sequence", "batched"])
+def masked_sequences(request):
+    """``masked_sequences(count, config)``: (tokens, masked) pairs, by each implementation."""
+    def make(count, config=DataConfig()):
+        sequences = list(random_sequences(count, np.random.default_rng(0)))
+        keys = [("doc", index) for index in range(count)]
+        if request.param == "batched":
+            return zip(sequences, mask_in_batches(sequences, keys, config))
+        return ((tokens, mask_sequence(tokens, sequence_rng(config.seed, *key), config, MASK,
+                                       SPECIAL_IDS, VOCAB_SIZE))
+                for tokens, key in zip(sequences, keys))
+    return make
+
+
+def test_special_tokens_are_never_chosen(masked_sequences):
     for tokens, masked in masked_sequences(200):
         assert not np.isin(tokens[masked.positions], SPECIAL_IDS).any()
 
 
-def test_the_number_chosen_follows_the_rule():
+def test_the_number_chosen_follows_the_rule(masked_sequences):
     config = DataConfig()
     for tokens, masked in masked_sequences(200, config):
         candidates = np.sum(~np.isin(tokens, SPECIAL_IDS))
@@ -52,21 +79,21 @@ def test_the_number_chosen_follows_the_rule():
             candidates, config.masked_lm_prob, config.max_predictions_per_seq)
 
 
-def test_positions_are_sorted_unique_int64_and_labels_are_the_originals():
+def test_positions_are_sorted_unique_int64_and_labels_are_the_originals(masked_sequences):
     for tokens, masked in masked_sequences(200):
         assert masked.positions.dtype == np.int64
         assert np.all(np.diff(masked.positions) > 0)
         np.testing.assert_array_equal(masked.labels, tokens[masked.positions])
 
 
-def test_only_chosen_positions_change():
+def test_only_chosen_positions_change(masked_sequences):
     for tokens, masked in masked_sequences(200):
         unchosen = np.ones(len(tokens), bool)
         unchosen[masked.positions] = False
         np.testing.assert_array_equal(masked.input_ids[unchosen], tokens[unchosen])
 
 
-def test_chosen_tokens_split_80_10_10_into_mask_random_and_kept():
+def test_chosen_tokens_split_80_10_10_into_mask_random_and_kept(masked_sequences):
     chosen = replaced = kept = masked_count = 0
     for tokens, masked in masked_sequences(3000):
         new = masked.input_ids[masked.positions]
@@ -93,6 +120,32 @@ def test_random_tokens_are_uniform_over_non_special_ids():
     counts = np.bincount(np.concatenate(drawn), minlength=20)
     assert counts[special_ids].sum() == 0
     assert np.delete(counts, special_ids).min() > 0.8 * np.delete(counts, special_ids).mean()
+
+
+def test_batched_random_tokens_are_uniform_over_non_special_ids():
+    special_ids = [0, 1, 2, 9, 19]
+    config = DataConfig(masked_lm_prob=0.5, mask_token_rate=0.0, random_token_rate=1.0)
+    sequences = [np.full(40, 5)] * 500
+    masked = mask_in_batches(sequences, [(index,) for index in range(500)], config, special_ids,
+                             vocab_size=20)
+
+    counts = np.bincount(np.concatenate([m.input_ids[m.positions] for m in masked]),
+                         minlength=20)
+    assert counts[special_ids].sum() == 0
+    assert np.delete(counts, special_ids).min() > 0.8 * np.delete(counts, special_ids).mean()
+
+
+def test_a_batched_row_does_not_depend_on_the_rest_of_the_batch():
+    config = DataConfig()
+    sequences = list(random_sequences(50, np.random.default_rng(5)))
+    keys = [("doc", index) for index in range(50)]
+
+    together = list(mask_in_batches(sequences, keys, config, batch_size=50))
+    alone = list(mask_in_batches(sequences[::-1], keys[::-1], config, batch_size=1))[::-1]
+
+    for a, b in zip(together, alone):
+        for field_a, field_b in zip(a, b):
+            np.testing.assert_array_equal(field_a, field_b)
 
 
 def test_a_sequence_of_only_special_tokens_is_left_alone():

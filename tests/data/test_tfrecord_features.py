@@ -8,7 +8,8 @@ from google.protobuf import text_format
 
 from cloze.data.corpus import Document
 from cloze.data.features import (feature_spec, make_document_example, make_example,
-                                 masked_lm_schema, parse_document_example)
+                                 masked_lm_schema, parse_document_example, serialize_document,
+                                 serialize_examples)
 from cloze.schemas import default_schema_path
 
 
@@ -43,6 +44,43 @@ def test_example_is_padded_and_parses_with_feature_spec():
         "masked_lm_weights": [1.0, 0.0, 0.0],
         "next_sentence_labels": [0],
     }
+
+
+@pytest.mark.parametrize("feature_names, masked", [("bert", True), ("model_garden", True),
+                                                   ("bert", False)])
+def test_batch_serialization_is_byte_identical_to_the_proto(feature_names, masked):
+    rng = np.random.default_rng(0)
+    length, slots = 16, 4
+    lengths = rng.integers(2, length + 1, size=50)
+    real = np.arange(length) < lengths[:, None]
+    # Ids up to 2**40 need six varint bytes; 127/128 sit on a byte boundary.
+    ids = np.where(real, rng.choice([0, 5, 127, 128, 30_000, 2**40], size=(50, length)), 0)
+    counts = rng.integers(0, slots + 1, size=50)
+    used = np.arange(slots) < counts[:, None]
+    batch = {"input_ids": ids, "input_mask": real.astype(np.int64),
+             "segment_ids": np.where(real, rng.integers(0, 2, (50, length)), 0),
+             "next_sentence_labels": rng.integers(0, 2, (50, 1))}
+    if masked:
+        batch.update(masked_lm_positions=np.where(used, rng.integers(1, length, (50, slots)), 0),
+                     masked_lm_ids=np.where(used, rng.integers(0, 2**40, (50, slots)), 0),
+                     masked_lm_weights=used.astype(np.float32))
+
+    records = serialize_examples(batch, feature_names)
+
+    for row, record in enumerate(records):
+        n, k = lengths[row], counts[row]
+        example = make_example(
+            ids[row, :n], batch["masked_lm_positions"][row, :k] if masked else None,
+            batch["masked_lm_ids"][row, :k] if masked else None, length, slots,
+            batch["segment_ids"][row, :n], int(batch["next_sentence_labels"][row, 0]),
+            feature_names)
+        assert record == example.SerializeToString(deterministic=True)
+
+
+def test_document_serialization_is_byte_identical_to_the_proto():
+    for document in [Document("a.txt:1", "x"), Document("dir/b.jsonl:7", "naïve ☃\x00 " * 30)]:
+        assert serialize_document(document) == make_document_example(
+            document).SerializeToString(deterministic=True)
 
 
 def test_example_longer_than_max_seq_length_is_rejected():
