@@ -1,4 +1,5 @@
 """MaskedLmEvaluator: eval-split metrics of the SavedModel, thresholds, baseline, blessing."""
+import dataclasses
 import json
 import os
 
@@ -10,7 +11,8 @@ from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, comp
 from tfx.v1.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
 
 from cloze.components.counts import report
-from cloze.evaluation.blessing import Thresholds, html_report, judge
+from cloze.config import EvalConfig
+from cloze.evaluation.blessing import html_report, judge
 from cloze.evaluation.metrics import evaluate_saved_model
 
 METRICS_FILE = "metrics.json"
@@ -29,8 +31,7 @@ def MaskedLmEvaluator(
     model: InputArtifact[Model],
     evaluation: OutputArtifact[ModelEvaluation],
     blessing: OutputArtifact[ModelBlessing],
-    thresholds: Parameter[str] = "{}",
-    batch_size: Parameter[int] = 64,
+    eval_config: Parameter[str] = "{}",
     baseline_model: InputArtifact[Model] = None,
 ) -> None:
     """Evaluates ``model`` (and ``baseline_model``, the last blessed one) on the eval split.
@@ -38,21 +39,23 @@ def MaskedLmEvaluator(
     Writes ``metrics.json`` and ``report.html`` to the ``ModelEvaluation``, and
     ``BLESSED`` or ``NOT_BLESSED`` with the stock Evaluator's custom properties to
     the ``ModelBlessing``, so TFX's ``LatestBlessedModelStrategy`` and Pusher read it.
-    ``thresholds`` is a ``cloze.evaluation.blessing.Thresholds`` as JSON.
+    ``eval_config`` is a ``cloze.config.EvalConfig`` as JSON: the thresholds and
+    the batch size.
     """
-    rules = Thresholds.from_json(thresholds)
+    config = EvalConfig(**json.loads(eval_config))
     pattern = os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")
-    candidate = evaluate_saved_model(path_utils.serving_model_path(model.uri), pattern, batch_size)
+    candidate = evaluate_saved_model(path_utils.serving_model_path(model.uri), pattern,
+                                     config.batch_size)
     baseline = None
     if baseline_model is not None:
         # A re-run with nothing changed meets its own model as the baseline.
         baseline = candidate if baseline_model.id == model.id else evaluate_saved_model(
-            path_utils.serving_model_path(baseline_model.uri), pattern, batch_size)
-    judgement = judge(candidate, rules, baseline)
+            path_utils.serving_model_path(baseline_model.uri), pattern, config.batch_size)
+    judgement = judge(candidate, config, baseline)
     _write(evaluation.uri, METRICS_FILE, json.dumps({
         "candidate": candidate.to_dict(),
         "baseline": baseline.to_dict() if baseline else None,
-        "thresholds": json.loads(rules.to_json()),
+        "eval_config": dataclasses.asdict(config),
         "blessed": judgement.blessed,
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail}
                    for c in judgement.checks]}, indent=2, sort_keys=True))

@@ -28,7 +28,7 @@ def MaskedLmPusher(
     examples: InputArtifact[Examples],
     pushed_model: OutputArtifact[PushedModel],
     push_base: Parameter[str],
-    model_name: Parameter[str] = "cloze",
+    model_name: Parameter[str],
 ) -> None:
     """Pushes only when ``model_blessing`` is blessed, to ``<push_base>/<model_name>/<version>/``.
 
@@ -61,6 +61,7 @@ def MaskedLmPusher(
     pushed_model.set_int_custom_property(PUSHED_VERSION_KEY, done.version)
     tf.io.gfile.makedirs(pushed_model.uri)
     with tf.io.gfile.GFile(os.path.join(pushed_model.uri, PUSH_FILE), "w") as f:
-        f.write(json.dumps({"version": done.version, "saved_model_dir": done.saved_model_dir,
+        f.write(json.dumps({"model_name": model_name, "version": done.version,
+                            "saved_model_dir": done.saved_model_dir,
                             "preset_dir": done.preset_dir}, indent=2))
     report("MaskedLmPusher", f"pushed version {done.version} to {done.saved_model_dir}")

@@ -1,50 +1,14 @@
-"""Blessing: absolute thresholds and the comparison with the last blessed model."""
+"""Blessing: absolute thresholds and the comparison with the last blessed model.
+
+The thresholds are ``cloze.config.EvalConfig``, the ``eval`` section of the
+pipeline config.
+"""
 import dataclasses
 import html
-import json
 from typing import List, Optional
 
+from cloze.config import EvalConfig
 from cloze.evaluation.metrics import MaskedLmMetrics
-
-
-@dataclasses.dataclass(frozen=True)
-class Thresholds:
-    """What a model must reach to be blessed; None turns a check off.
-
-    Args:
-        max_perplexity: the highest eval perplexity allowed.
-        min_accuracy: the lowest masked-token accuracy allowed.
-        min_top5_accuracy: the lowest top-5 accuracy allowed.
-        max_loss_increase: how much higher (nats) than the baseline's the eval
-            loss may be; the baseline is the last blessed model, evaluated on
-            the same examples. None: no comparison.
-    """
-
-    max_perplexity: Optional[float] = None
-    min_accuracy: Optional[float] = None
-    min_top5_accuracy: Optional[float] = None
-    max_loss_increase: Optional[float] = 0.0
-
-    def __post_init__(self):
-        for field in ("max_perplexity", "min_accuracy", "min_top5_accuracy", "max_loss_increase"):
-            value = getattr(self, field)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ValueError(f"thresholds.{field}={value!r} is invalid: expected a "
-                                 "non-negative number or null")
-
-    @classmethod
-    def from_json(cls, text: str) -> "Thresholds":
-        """Parses ``{"min_accuracy": 0.2, ...}``, naming unknown fields."""
-        values = json.loads(text or "{}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown threshold(s) {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**values)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +33,16 @@ class Judgement:
                                       for c in self.checks])
 
 
-def judge(candidate: MaskedLmMetrics, thresholds: Thresholds,
+def judge(candidate: MaskedLmMetrics, thresholds: EvalConfig,
           baseline: Optional[MaskedLmMetrics] = None) -> Judgement:
     """Applies the thresholds, and the baseline comparison when there is a baseline.
 
     Example:
     >>> good = MaskedLmMetrics(2.0, 7.39, 0.5, 0.8, 100.0, 10)
     >>> worse = MaskedLmMetrics(3.0, 20.1, 0.3, 0.6, 100.0, 10)
-    >>> judge(good, Thresholds(min_accuracy=0.4)).blessed
+    >>> judge(good, EvalConfig(min_accuracy=0.4)).blessed
     True
-    >>> judge(worse, Thresholds(), baseline=good).describe()
+    >>> judge(worse, EvalConfig(), baseline=good).describe()
     'NOT BLESSED; loss vs baseline: FAILED (3.0000 > 2.0000 + 0.0000)'
     """
     checks = []
@@ -106,7 +70,7 @@ def html_report(candidate: MaskedLmMetrics, judgement: Judgement,
 
     Example:
     >>> m = MaskedLmMetrics(2.0, 7.39, 0.5, 0.8, 100.0, 10)
-    >>> "<td>0.5000</td>" in html_report(m, judge(m, Thresholds()))
+    >>> "<td>0.5000</td>" in html_report(m, judge(m, EvalConfig()))
     True
     """
     columns = ["candidate"] + (["baseline"] if baseline is not None else [])

@@ -1,9 +1,12 @@
 """TensorFlow's ``saved_model_cli`` with the tensorflow-text ops registered.
 
-The stock ``saved_model_cli run`` imports the whole graph, ``fill_mask`` and
-``encode`` included, and fails on the first tensorflow-text op it does not know
-(``FastBertNormalize``); ``show --all`` works as it is. This runs the same tool
-after ``import tensorflow_text``, with the same arguments::
+The stock ``saved_model_cli run`` fails for every signature, ``serving_default``
+too: it loads the MetaGraph into a TF1 session, which imports the whole graph
+with its function library (the text signatures' tokenizer included) and stops at
+the first tensorflow-text op it does not know (``FastBertNormalize``), and none of
+its flags loads an op library; ``show`` reads only the protos and works as it is
+(docs/serving.md). This runs the same tool after ``import tensorflow_text``, with
+the same arguments::
 
     python -m cloze.export.saved_model_cli run --dir MODEL --tag_set serve \\
         --signature_def fill_mask --input_exprs 'texts=["the [MASK] sat"]'

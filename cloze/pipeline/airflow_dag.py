@@ -5,7 +5,8 @@ and the workers:
 
 * ``CLOZE_CONFIG``: a JSON file of ``PipelineConfig`` fields; ``corpus.paths`` is required;
 * ``CLOZE_OUTPUT``: the directory for the pipeline root, ``metadata.sqlite`` and
-  the ``serving/`` push base (as ``cloze run --output``), shared by the workers;
+  the ``serving/`` push base unless ``serving.push_base`` names another (as
+  ``cloze run --output``), shared by the workers;
 * ``CLOZE_SCHEDULE``: the schedule (default ``@daily``).
 
 With ``CLOZE_CONFIG`` unset, importing the module defines no DAG, so it imports
@@ -16,7 +17,6 @@ import datetime
 import os
 
 from cloze.config import ConfigError, PipelineConfig
-from cloze.pipeline.pipeline import create_pipeline
 
 CONFIG_ENV = "CLOZE_CONFIG"
 OUTPUT_ENV = "CLOZE_OUTPUT"
@@ -34,19 +34,14 @@ def create_dag(config: PipelineConfig, output_dir: str, schedule: str = "@daily"
     """
     from tfx.orchestration.airflow.airflow_dag_runner import (AirflowDagRunner,
                                                               AirflowPipelineConfig)
-    from cloze.data.corpus import corpus_fingerprint
-    from cloze.pipeline.runner import METADATA_FILE, PIPELINE_ROOT, SERVING_DIR
+    from cloze.pipeline.runner import local_pipeline
 
     if not config.corpus.paths:
         raise ConfigError("corpus.paths=() is invalid for a scheduled pipeline: expected the "
                           f"corpus location, in the JSON file that {CONFIG_ENV} names")
-    pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT),
-                               metadata_path=os.path.join(output_dir, METADATA_FILE),
-                               push_base=os.path.join(output_dir, SERVING_DIR),
-                               corpus_fingerprint=corpus_fingerprint(config.corpus.paths))
     runner = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config={
         "schedule_interval": schedule, "start_date": START_DATE, "catchup": False}))
-    return runner.run(pipeline)
+    return runner.run(local_pipeline(config, output_dir))
 
 
 def dag_from_environment():

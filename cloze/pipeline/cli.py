@@ -39,6 +39,10 @@ def build_config(args) -> PipelineConfig:
         values.setdefault("corpus", {})["paths"] = args.corpus
     if getattr(args, "vocab_file", None):
         values.setdefault("vocab", {})["vocab_file"] = args.vocab_file
+    if getattr(args, "model_name", None):
+        values.setdefault("serving", {})["model_name"] = args.model_name
+    if getattr(args, "push_base", None):
+        values.setdefault("serving", {})["push_base"] = args.push_base
     return PipelineConfig.from_dict(values)
 
 
@@ -68,7 +72,8 @@ def cmd_compile(args) -> int:
     from cloze.pipeline.kubeflow import compile_kubeflow
 
     path = compile_kubeflow(build_config(args), args.pipeline_root, args.output, image=args.image,
-                            push_base=args.push_base, beam_pipeline_args=args.beam_arg)
+                            beam_pipeline_args=args.beam_arg,
+                            fingerprint_corpus=args.corpus_fingerprint)
     print(f"cloze: wrote the {args.target} pipeline spec to {path}")
     return 0
 
@@ -93,10 +98,25 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_convert(args) -> int:
-    from cloze.models.convert import convert
+def preset_task(preset: str):
+    """The task a preset holds: whichever ``Task`` its ``task.json`` names (``MaskedLM``,
+    ``CausalLM``), or a ``MaskedLM`` over a backbone-only preset."""
+    import os
 
-    convert(args.src, args.dst, to=args.to)
+    from cloze.models import MaskedLM, presets
+    from cloze.models.tasks.task import Task
+
+    has_task = os.path.isfile(os.path.join(preset, presets.TASK_CONFIG_FILE))
+    return (Task if has_task else MaskedLM).from_preset(preset)
+
+
+def cmd_convert(args) -> int:
+    from cloze.models.convert import convert, export_hf
+
+    if args.to == "hf":
+        export_hf(preset_task(args.src), args.dst)
+    else:
+        convert(args.src, args.dst)
     print(f"{args.src} -> {args.dst} ({args.to})")
     return 0
 
@@ -135,7 +155,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab-file", help="use this vocab.txt instead of learning one")
     parser.add_argument("--config", help="JSON file with PipelineConfig fields")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override one config field, e.g. train.train_steps=200 (repeatable)")
+                        help="override one config field, e.g. train.train_steps=200 or "
+                             "eval.min_accuracy=0.2 (repeatable)")
+    parser.add_argument("--model-name", help="TF Serving model name blessed models are pushed "
+                                             "under (serving.model_name, default: cloze)")
+    parser.add_argument("--push-base", help="directory blessed models are pushed to "
+                                            "(serving.push_base, default: <output>/serving, "
+                                            "or <pipeline root>/serving when compiled)")
     parser.add_argument("--beam-arg", action="append", default=[],
                         help="Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2")
 
@@ -159,8 +185,11 @@ def make_parser() -> argparse.ArgumentParser:
                           help="the pipeline image every step runs (default: %(default)s)")
     compile_.add_argument("--pipeline-root", required=True,
                           help="where the cluster writes artifacts, e.g. gs://bucket/cloze")
-    compile_.add_argument("--push-base", help="TF Serving base path blessed models are pushed to "
-                                              "(default: <pipeline root>/serving)")
+    compile_.add_argument("--no-corpus-fingerprint", dest="corpus_fingerprint",
+                          action="store_false",
+                          help="do not list the corpus now (for paths this machine cannot read); "
+                               "the compiled pipeline then reuses cached documents even when "
+                               "the corpus changed")
     add_config_arguments(compile_)
     compile_.set_defaults(func=cmd_compile)
 

@@ -15,14 +15,12 @@ from cloze.config import PipelineConfig
 from cloze.data.corpus import corpus_fingerprint
 from cloze.data.default_corpus import write_default_corpus
 from cloze.pipeline.outputs import latest_outputs
-from cloze.evaluation.blessing import Thresholds
-from cloze.pipeline.pipeline import SERVING_MODEL_NAME, create_pipeline
+from cloze.pipeline.pipeline import SERVING_DIR, create_pipeline
 from cloze.training.trainer import RESULT_FILE, TrainingResult
 
 METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT = "pipeline_root"
 DEFAULT_CORPUS_DIR = "default_corpus"
-SERVING_DIR = "serving"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +76,38 @@ def with_default_corpus(config: PipelineConfig, output_dir: str) -> PipelineConf
         config, corpus=dataclasses.replace(config.corpus, paths=(corpus_dir,)))
 
 
+def local_pipeline(config: PipelineConfig, output_dir: str,
+                   beam_pipeline_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """The pipeline as ``cloze run`` and the Airflow DAG build it, everything under ``output_dir``.
+
+    The pipeline root, ``metadata.sqlite`` and (unless ``config.serving.push_base``
+    says otherwise) the push base ``serving/`` are under ``output_dir``; the
+    corpus fingerprint is taken now, so a changed corpus is read again.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> from cloze.config import CorpusConfig
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.txt").write_text("One document.")
+    >>> p = local_pipeline(PipelineConfig(corpus=CorpusConfig(paths=(str(root),))), "/tmp/out")
+    >>> p.components[-1].exec_properties["push_base"]
+    '/tmp/out/serving'
+    """
+    if config.serving.push_base is None:
+        config = dataclasses.replace(config, serving=dataclasses.replace(
+            config.serving, push_base=os.path.join(output_dir, SERVING_DIR)))
+    return create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT),
+                           os.path.join(output_dir, METADATA_FILE), beam_pipeline_args,
+                           corpus_fingerprint=corpus_fingerprint(config.corpus.paths))
+
+
 def run_local(config: PipelineConfig, output_dir: str,
-              beam_pipeline_args: Sequence[str] = (),
-              thresholds: Thresholds = Thresholds(),
-              serving_model_name: str = SERVING_MODEL_NAME) -> RunSummary:
+              beam_pipeline_args: Sequence[str] = ()) -> RunSummary:
     """Runs the whole pipeline under ``output_dir`` and summarises the outputs.
 
     Re-running with an unchanged config reuses cached component outputs. A
-    blessed model is pushed to ``<output_dir>/serving/<serving_model_name>/<version>/``.
+    blessed model is pushed to
+    ``<config.serving.push_base or output_dir/serving>/<config.serving.model_name>/<version>/``.
 
     Example::
 
@@ -95,14 +117,8 @@ def run_local(config: PipelineConfig, output_dir: str,
     output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     config = with_default_corpus(config, output_dir)
-    metadata_path = os.path.join(output_dir, METADATA_FILE)
-    pipeline = create_pipeline(config, os.path.join(output_dir, PIPELINE_ROOT), metadata_path,
-                               beam_pipeline_args,
-                               push_base=os.path.join(output_dir, SERVING_DIR),
-                               serving_model_name=serving_model_name, thresholds=thresholds,
-                               corpus_fingerprint=corpus_fingerprint(config.corpus.paths))
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-    return summarize(metadata_path, config.name)
+    tfx.orchestration.LocalDagRunner().run(local_pipeline(config, output_dir, beam_pipeline_args))
+    return summarize(os.path.join(output_dir, METADATA_FILE), config.name)
 
 
 def summarize(metadata_path: str, pipeline_name: str) -> RunSummary:

@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from cloze.data.features import make_example
-from cloze.evaluation.blessing import Thresholds, judge
+from cloze.config import ConfigError, EvalConfig
+from cloze.evaluation.blessing import judge
 from cloze.evaluation.metrics import MaskedLmMetrics, MetricSums, evaluate_saved_model
 from cloze.export.saved_model import export_saved_model
 
@@ -48,7 +49,7 @@ def test_examples_without_masks_are_refused_with_the_reason():
 
 
 def test_every_failed_threshold_is_named():
-    judgement = judge(GOOD, Thresholds(max_perplexity=5.0, min_accuracy=0.6,
+    judgement = judge(GOOD, EvalConfig(max_perplexity=5.0, min_accuracy=0.6,
                                        min_top5_accuracy=0.7))
     assert not judgement.blessed
     assert [(c.name, c.passed) for c in judgement.checks] == [
@@ -57,15 +58,15 @@ def test_every_failed_threshold_is_named():
 
 def test_a_model_within_the_allowed_loss_increase_over_the_baseline_is_blessed():
     slightly_worse = MaskedLmMetrics(2.05, 7.77, 0.5, 0.8, 100.0, 10)
-    assert not judge(slightly_worse, Thresholds(), baseline=GOOD).blessed
-    assert judge(slightly_worse, Thresholds(max_loss_increase=0.1), baseline=GOOD).blessed
-    assert judge(slightly_worse, Thresholds(max_loss_increase=None), baseline=GOOD).blessed
+    assert not judge(slightly_worse, EvalConfig(), baseline=GOOD).blessed
+    assert judge(slightly_worse, EvalConfig(max_loss_increase=0.1), baseline=GOOD).blessed
+    assert judge(slightly_worse, EvalConfig(max_loss_increase=None), baseline=GOOD).blessed
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"min_acc": 0.1}', "unknown threshold.*min_acc"),
-    ('{"min_accuracy": -1}', "thresholds.min_accuracy=-1 is invalid"),
+@pytest.mark.parametrize("values, message", [
+    ({"min_accuracy": -1}, "eval.min_accuracy=-1 is invalid"),
+    ({"max_loss_increase": -0.5}, "eval.max_loss_increase=-0.5 is invalid"),
 ])
-def test_bad_thresholds_are_named(text, message):
-    with pytest.raises(ValueError, match=message):
-        Thresholds.from_json(text)
+def test_bad_thresholds_are_named(values, message):
+    with pytest.raises(ConfigError, match=message):
+        EvalConfig(**values)

@@ -1,9 +1,14 @@
-"""Pushing to the TF Serving layout: versions, preset beside the model, warmup requests."""
+"""Pushing to the TF Serving layout: versions, preset beside the model, warmup requests;
+the ops a TF Serving binary must carry."""
 import os
+import pathlib
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework.meta_graph import ops_used_by_graph_def
+from tensorflow.python.saved_model.loader_impl import parse_saved_model
 from tensorflow_serving.apis import prediction_log_pb2
 
 from cloze.data.features import make_example
@@ -89,3 +94,21 @@ def test_an_already_pushed_model_is_found_by_its_fingerprint(exported, tmp_path)
     assert pushed_version_of(model, str(tmp_path / "cloze")) == 9
     other = export_saved_model(tiny_model(), str(tmp_path / "other"))
     assert pushed_version_of(other, str(tmp_path / "cloze")) is None
+
+
+SERVING_DOC = pathlib.Path(__file__).parents[2] / "docs" / "serving.md"
+OPS_SECTION = "## TensorFlow Serving versions and the tensorflow-text ops"
+
+
+def documented_tf_text_ops():
+    """The ops in the table of docs/serving.md's section on TF Serving versions."""
+    section = SERVING_DOC.read_text().split(OPS_SECTION, 1)[1].split("\n## ", 1)[0]
+    return sorted(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
+
+
+def test_the_graphs_ops_outside_core_tensorflow_are_the_documented_ones(exported):
+    model, _ = exported
+    graph = parse_saved_model(model).meta_graphs[0].graph_def
+    # What `saved_model_cli show --list_ops` lists, less the ops TensorFlow itself registers.
+    non_core = set(ops_used_by_graph_def(graph)) - set(dir(tf.raw_ops))
+    assert sorted(non_core) == documented_tf_text_ops()

@@ -26,6 +26,27 @@ def test_set_overrides_and_shortcuts_build_the_config(tmp_path):
     assert config.corpus.on_invalid_utf8 == "skip"
 
 
+def test_serving_flags_and_eval_overrides_build_the_config(tmp_path):
+    config_file = tmp_path / "config.json"
+    config_file.write_text('{"eval": {"max_perplexity": 500}, "serving": {"model_name": "a"}}')
+    args = make_parser().parse_args([
+        "run", "--config", str(config_file), "--model-name", "cloze-en",
+        "--push-base", "/srv/models", "--set", "eval.min_accuracy=0.2"])
+    config = build_config(args)
+    assert config.serving.model_name == "cloze-en" and config.serving.push_base == "/srv/models"
+    assert config.eval.max_perplexity == 500 and config.eval.min_accuracy == 0.2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "eval.min_accuracy=2"], "eval.min_accuracy=2 is invalid: expected null or a share"),
+    (["--set", "eval.max_loss_increase=-1"], "eval.max_loss_increase=-1 is invalid"),
+    (["--model-name", "my model"], "serving.model_name='my model' is invalid"),
+])
+def test_invalid_eval_or_serving_values_exit_2_naming_the_field(argv, message, capsys):
+    assert main(["run", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_unknown_config_field_is_named():
     args = make_parser().parse_args(["run", "--set", "train.epochs=3"])
     with pytest.raises(ConfigError, match="train.epochs"):

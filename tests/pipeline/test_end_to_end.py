@@ -1,4 +1,5 @@
 """The whole pipeline with LocalDagRunner on a tiny corpus, checked stage by stage."""
+import dataclasses
 import gzip
 import json
 import os
@@ -12,7 +13,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from cloze.config import SPECIAL_TOKENS, PipelineConfig
+from cloze.config import SPECIAL_TOKENS, EvalConfig, PipelineConfig, ServingConfig
 from cloze.data.default_corpus import write_default_corpus
 from cloze.data.features import feature_spec
 from cloze.data.masking import num_tokens_to_mask
@@ -284,3 +285,27 @@ def test_second_run_reuses_the_cached_data_components(worse_run):
                 == metadata_store_pb2.Execution.CACHED), component
     assert (newest_execution(metadata, "Trainer").last_known_state
             == metadata_store_pb2.Execution.COMPLETE)
+
+
+@pytest.fixture(scope="module")
+def retuned_run(worse_run):
+    """The first run's config again, with only the thresholds and the model name changed."""
+    root, _ = worse_run
+    config = dataclasses.replace(tiny_config(str(root / "corpus")),
+                                 eval=EvalConfig(min_accuracy=0.0, max_loss_increase=None),
+                                 serving=ServingConfig(model_name="cloze-en"))
+    return root, run_local(config, str(root / "out"))
+
+
+def test_new_thresholds_and_model_name_reach_evaluator_and_pusher_without_retraining(
+        retuned_run):
+    from ml_metadata.proto import metadata_store_pb2
+
+    root, summary = retuned_run
+    assert (newest_execution(str(root / "out" / METADATA_FILE), "Trainer").last_known_state
+            == metadata_store_pb2.Execution.CACHED)
+    assert summary.evaluation["eval_config"]["min_accuracy"] == 0.0
+    assert [c["name"] for c in summary.evaluation["checks"]] == ["accuracy"]
+    assert summary.evaluation["blessed"] and summary.push["model_name"] == "cloze-en"
+    assert (os.path.dirname(summary.push["saved_model_dir"])
+            == str(root / "out" / "serving" / "cloze-en"))
