@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import typing
 from typing import Any, Dict, Optional, Tuple
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PACKINGS = ("full_sentences", "sentences", "doc_pairs")
+TOKENIZERS = ("wordpiece", "sentencepiece", "byte_bpe")
 
 
 class ConfigError(ValueError):
@@ -94,15 +96,22 @@ class VocabConfig:
         vocab_size: the target size when learning (an upper bound).
         vocab_file: a ``vocab.txt`` to use instead of learning one.
         lower_case: lower-case and strip accents before WordPiece (uncased BERT).
+        tokenizer: ``"wordpiece"`` (BERT, ``vocab.txt``), ``"sentencepiece"``
+            (ALBERT's layout, ``spiece.model``) or ``"byte_bpe"`` (RoBERTa's
+            byte-level BPE, ``vocab.json`` and ``merges.txt``); see
+            ``cloze/data/tokenizers.py``.
     """
 
     vocab_size: int = 8000
     vocab_file: Optional[str] = None
     lower_case: bool = True
+    tokenizer: str = "wordpiece"
 
     def __post_init__(self):
         _check(self.vocab_size >= 2 * len(SPECIAL_TOKENS), "vocab.vocab_size",
                self.vocab_size, f"at least {2 * len(SPECIAL_TOKENS)}")
+        _check(self.tokenizer in TOKENIZERS, "vocab.tokenizer", self.tokenizer,
+               f"one of {list(TOKENIZERS)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,6 +308,88 @@ class TrainConfig:
                self.checkpoint_every_steps, ">= 0")
 
 
+def _is_optional_number(value: Any, low: float, high: float = float("inf")) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and low <= value <= high)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """When the Evaluator blesses a model; a threshold of None turns its check off.
+
+    Args:
+        max_perplexity: the highest eval perplexity allowed (the exponential of
+            the masked-LM loss, so this caps the loss at ``log(max_perplexity)``).
+        min_accuracy: the lowest masked-token accuracy allowed.
+        min_top5_accuracy: the lowest top-5 accuracy allowed.
+        max_loss_increase: how far (nats) the eval loss may be above the last
+            blessed model's on the same examples; 0 means "no worse than it";
+            None blesses without comparing.
+        batch_size: eval examples per call into the SavedModel.
+
+    Example:
+    >>> EvalConfig(min_accuracy=0.3).min_accuracy
+    0.3
+    >>> EvalConfig(min_accuracy=30)
+    Traceback (most recent call last):
+    ...
+    cloze.config.ConfigError: eval.min_accuracy=30 is invalid: expected null or a share in [0, 1].
+    """
+
+    max_perplexity: Optional[float] = None
+    min_accuracy: Optional[float] = None
+    min_top5_accuracy: Optional[float] = None
+    max_loss_increase: Optional[float] = 0.0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        _check(_is_optional_number(self.max_perplexity, 1.0), "eval.max_perplexity",
+               self.max_perplexity, "null or a perplexity >= 1")
+        for name in ("min_accuracy", "min_top5_accuracy"):
+            _check(_is_optional_number(getattr(self, name), 0.0, 1.0), f"eval.{name}",
+                   getattr(self, name), "null or a share in [0, 1]")
+        _check(_is_optional_number(self.max_loss_increase, 0.0), "eval.max_loss_increase",
+               self.max_loss_increase, "null or a non-negative loss difference in nats")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "eval.batch_size",
+               self.batch_size, "an integer >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingConfig:
+    """Where the Pusher puts a blessed model for TF Serving.
+
+    Args:
+        model_name: the TF Serving model name: versions go to
+            ``<push_base>/<model_name>/<version>/`` and are served at
+            ``/v1/models/<model_name>``.
+        push_base: the directory above the model-name directory, on any
+            filesystem TensorFlow writes (``gs://`` too). None: ``<output>/serving``
+            for ``cloze run`` and Airflow, ``<pipeline root>/serving`` for a
+            compiled pipeline.
+
+    Example:
+    >>> ServingConfig(model_name="cloze-en").model_name
+    'cloze-en'
+    >>> ServingConfig(model_name="my model")
+    Traceback (most recent call last):
+    ...
+    cloze.config.ConfigError: serving.model_name='my model' is invalid: expected letters, \
+digits, '.', '_' or '-', starting with a letter or digit (it names a directory and a URL path).
+    """
+
+    model_name: str = "cloze"
+    push_base: Optional[str] = None
+
+    def __post_init__(self):
+        _check(isinstance(self.model_name, str)
+               and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.model_name) is not None,
+               "serving.model_name", self.model_name,
+               "letters, digits, '.', '_' or '-', starting with a letter or digit "
+               "(it names a directory and a URL path)")
+        _check(self.push_base is None or (isinstance(self.push_base, str) and self.push_base),
+               "serving.push_base", self.push_base, "null or a directory")
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Everything one Cloze run needs, from corpus to exported model."""
@@ -309,6 +400,8 @@ class PipelineConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    serving: ServingConfig = ServingConfig()
 
     def __post_init__(self):
         _check(self.data.max_seq_length <= self.model.max_sequence_length,
