@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates or updates .venv (Python 3.10, pinned by constraints.txt) and activates it.
 # Sourced by scripts/demo.sh and scripts/test.sh; safe to run again: it reinstalls
-# only when constraints.txt or pyproject.toml changed.
+# only when constraints.txt or pyproject.toml changed. Installs the test and airflow
+# extras, so that tests/pipeline/test_airflow_dag.py runs the DAG under Airflow.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -34,7 +35,7 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
   echo "cloze: installing pinned dependencies into $VENV (a few minutes the first time)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -c "$ROOT/constraints.txt" -e "$ROOT[test]"
+    -c "$ROOT/constraints.txt" -e "$ROOT[test,airflow]"
   echo "$WANT" > "$STAMP"
 else
   echo "cloze: environment $VENV is up to date"
