@@ -1,9 +1,12 @@
 """Training throughput of one masked-LM step: Cloze vs keras-hub vs Hugging Face (PyTorch).
 
-Not a test: run by hand on an otherwise idle machine. Each contestant trains the
-same BERT configuration at seq 128 with 20 masked positions per sequence on the
-same random batches; the number is token positions (batch x 128) per second,
-averaged over timed steps after warm-up steps (compilation excluded).
+Not a test: run by hand, ideally on an otherwise idle machine. Each contestant trains
+the same BERT configuration at seq 128 with 20 masked positions per sequence on the
+same random batches; the number is token positions (batch x 128) per second over
+timed steps after warm-up steps (compilation excluded). Cloze and keras-hub are timed
+in alternating rounds of ``steps / rounds`` steps, so load from other processes falls
+on both alike; each reports its median round, and the ratio is the median of the
+per-round ratios.
 
     .venv/bin/python bench/train_throughput.py                # Cloze and keras-hub
     .venv-hf/bin/python bench/train_throughput.py --torch     # Hugging Face on PyTorch
@@ -13,6 +16,7 @@ Results and the machine they ran on are recorded in docs/training.md.
 import argparse
 import json
 import os
+import statistics
 import time
 
 SIZES = {  # BERT-tiny and BERT-small (Turc et al., 2019)
@@ -32,31 +36,46 @@ def batches(n, seed=0):
                rng.integers(5, VOCAB, (BATCH, MASKS)).astype("int32"))
 
 
-def keras_rate(task, warmup, steps, steps_per_execution):
+def keras_data():
     import numpy as np
     import tensorflow as tf
 
     ids, positions, labels = next(batches(1))
     x = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids),
          "mask_positions": positions}
-    data = tf.data.Dataset.from_tensors((x, labels, np.ones(labels.shape, "float32"))).repeat()
-    task.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
-    start = time.perf_counter()
-    task.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-    return BATCH * SEQ * steps / (time.perf_counter() - start)
+    return tf.data.Dataset.from_tensors((x, labels, np.ones(labels.shape, "float32"))).repeat()
 
 
-def cloze(size, warmup, steps):
+def keras_rates(tasks, warmup, steps, rounds):
+    """Per-round rates of each compiled task, timed in alternation after warm-up."""
+    data = keras_data()
+    for task in tasks.values():
+        task.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
+    per_round = max(1, steps // rounds)
+    rates = {name: [] for name in tasks}
+    for _ in range(rounds):
+        for name, task in tasks.items():
+            start = time.perf_counter()
+            task.fit(data, steps_per_epoch=per_round, epochs=1, verbose=0)
+            rates[name].append(BATCH * SEQ * per_round / (time.perf_counter() - start))
+    return rates
+
+
+def cloze(size):
+    """Compiled as the trainer's defaults compile it (XLA, 10 steps per call)."""
     import cloze  # noqa: F401
+    from cloze.config import TrainConfig
     from cloze.models import BertBackbone, MaskedLM
     from cloze.models.optimizers import adamw
 
+    defaults = TrainConfig()
     task = MaskedLM(BertBackbone(vocabulary_size=VOCAB, max_sequence_length=512, **SIZES[size]))
-    task.compile(optimizer=adamw(1e-4), jit_compile=True, steps_per_execution=10)
-    return keras_rate(task, warmup, steps, 10)
+    task.compile(optimizer=adamw(1e-4), jit_compile=defaults.jit_compile,
+                 steps_per_execution=defaults.steps_per_execution)
+    return task
 
 
-def keras_hub(size, warmup, steps):
+def keras_hub(size):
     import keras
     import keras_hub
 
@@ -64,7 +83,7 @@ def keras_hub(size, warmup, steps):
                                              **SIZES[size])
     task = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
     task.compile(optimizer=keras.optimizers.AdamW(1e-4))  # keras-hub's defaults otherwise
-    return keras_rate(task, warmup, steps, 1)
+    return task
 
 
 def hugging_face(size, warmup, steps):
@@ -99,21 +118,32 @@ def main():
     parser.add_argument("--torch", action="store_true", help="measure Hugging Face only")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating timing rounds of Cloze and keras-hub")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
-    contestants = {"huggingface_torch": hugging_face} if args.torch else {
-        "cloze": cloze, "keras_hub": keras_hub}
-    results = {}
+    results, rounds, ratios = {}, {}, {}
     for size in SIZES:
-        for name, run in contestants.items():
-            rate = run(size, args.warmup, args.steps)
-            results[f"{name}/{size}"] = rate
-            print(f"{name:18s} {size:11s} {rate:10.0f} tokens/s", flush=True)
+        if args.torch:
+            rate = hugging_face(size, args.warmup, args.steps)
+            results[f"huggingface_torch/{size}"] = rate
+            print(f"{'huggingface_torch':18s} {size:11s} {rate:10.0f} tokens/s", flush=True)
+            continue
+        rates = keras_rates({"cloze": cloze(size), "keras_hub": keras_hub(size)},
+                            args.warmup, args.steps, args.rounds)
+        for name, values in rates.items():
+            results[f"{name}/{size}"] = statistics.median(values)
+            rounds[f"{name}/{size}"] = values
+            print(f"{name:18s} {size:11s} {statistics.median(values):10.0f} tokens/s  "
+                  f"(rounds: {', '.join(f'{v:.0f}' for v in values)})", flush=True)
+        ratios[size] = statistics.median(c / k for c, k in zip(rates["cloze"], rates["keras_hub"]))
+        print(f"{'cloze / keras_hub':18s} {size:11s} {ratios[size]:10.2f}x", flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "train_torch.json" if args.torch else "train_keras.json")
     with open(path, "w") as f:
         json.dump({"cpu_count": os.cpu_count(), "batch": BATCH, "seq": SEQ, "masks": MASKS,
-                   "tokens_per_second": results}, f, indent=2)
+                   "tokens_per_second": results, "rounds": rounds,
+                   "cloze_over_keras_hub": ratios}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ class TrainingPreempted(RuntimeError):
     """SIGTERM arrived; a checkpoint was written and the same command resumes from it."""
 
 
+# What a process stopped by SIGTERM exits with (128 + 15), so an orchestrator reruns it.
+PREEMPTED_EXIT_CODE = 143
+
+
 class Resilience(keras.callbacks.Callback):
     """Tracks the global batch, checkpoints, stops on SIGTERM, NaN loss or the last step.
 

@@ -32,6 +32,7 @@ LOG_POINTS = 10
 # model.options overrides these.
 FROM_SCRATCH_OPTIONS = {
     "BertBackbone": {"activation": "gelu", "masked_lm_layer_norm_epsilon": 1e-12},
+    "DebertaV3Backbone": {"masked_lm_layer_norm_epsilon": 1e-7},
 }
 
 

@@ -1,15 +1,18 @@
-"""tf.data input in both naming conventions, dynamic masking, and mirrored training."""
+"""tf.data input in both naming conventions, dynamic masking, mirrored training, and the
+refusal of multi-worker training."""
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from cloze.config import DataConfig
+from cloze.config import ConfigError, DataConfig, TrainConfig
 from cloze.models.layers.masked_lm_mask_generator import MaskedLMMaskGenerator
 from cloze.training.dataset import RecordLayout, masked_lm_dataset
+from cloze.training.strategy import distribution_strategy
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "train_script.py")
 
@@ -63,3 +66,8 @@ def test_mirrored_training_on_two_logical_cpus(shards, training_config, tmp_path
     assert "replicas 2" in result.stdout
     with open(tmp_path / "logs" / "training_result.json") as f:
         assert np.isfinite(json.load(f)["history"]["loss"]).all()
+
+
+def test_multi_worker_is_refused_before_a_cluster_forms_naming_the_keras_limit():
+    with pytest.raises(ConfigError, match="MultiWorkerMirroredStrategy refuses for nested"):
+        distribution_strategy(TrainConfig(distribution="multi_worker"))

@@ -1,18 +1,23 @@
-"""The training core: resume after SIGKILL, divergence, config errors, options, report."""
+"""The training core: resume after SIGKILL and SIGTERM, divergence, config errors,
+mixed precision, options, report."""
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
 from cloze.config import ConfigError
 from cloze.models import MaskedLM
 from cloze.training.callbacks import TrainingDiverged
-from cloze.training.trainer import TrainingOutputs, train
+from cloze.training.checkpoints import TrainingCheckpoint
+from cloze.training.trainer import TrainingOutputs, build_optimizer, build_task, train
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "train_script.py")
 
@@ -21,9 +26,9 @@ def outputs(root):
     return TrainingOutputs(f"{root}/serving", f"{root}/preset", f"{root}/logs")
 
 
-def start(config, shards, out):
+def start(config, shards, out, stdout=subprocess.DEVNULL):
     return subprocess.Popen([sys.executable, SCRIPT, config.to_json(), *shards, str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=stdout, stderr=subprocess.DEVNULL, text=True)
 
 
 def wait_for_checkpoint(out, at_least, process, timeout=240):
@@ -60,6 +65,49 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(shards, tra
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
     with open(tmp_path / "cut" / "logs" / "training_result.json") as f:
         assert json.load(f)["steps"][-1] == 40
+
+
+def test_sigterm_checkpoints_at_the_signal_and_a_rerun_resumes_from_that_step(shards, training_config, tmp_path):
+    # One step per call: the callback sees every step, so the signal is handled at the
+    # next one, between the checkpoints of the 6-step log points.
+    config = training_config(train_steps=60, steps_per_execution=1)
+    run = start(config, shards, tmp_path, stdout=subprocess.PIPE)
+    wait_for_checkpoint(tmp_path, 6, run)
+    run.send_signal(signal.SIGTERM)
+    printed, _ = run.communicate(timeout=240)
+    assert run.returncode == 143, printed[-2000:]
+    stopped_at = int(re.search(r"stopped by SIGTERM after step (\d+)", printed).group(1))
+    assert 6 <= stopped_at < 60
+    checkpoints = tmp_path / "logs" / "checkpoints"
+    assert json.loads((checkpoints / "state.json").read_text())["batches"] == stopped_at
+    assert (checkpoints / f"ckpt-{stopped_at}.weights.h5").exists()
+    assert not (tmp_path / "preset").exists()
+    rerun = start(config, shards, tmp_path, stdout=subprocess.PIPE)
+    printed, _ = rerun.communicate(timeout=240)
+    assert rerun.returncode == 0, printed[-2000:]
+    assert f"resuming at step {stopped_at} " in printed
+    with open(tmp_path / "logs" / "training_result.json") as f:
+        assert json.load(f)["steps"][-1] == 60
+
+
+def test_mixed_float16_trains_with_loss_scaling_and_its_checkpoint_restores(shards, training_config, tmp_path):
+    config = training_config(dtype_policy="mixed_float16", train_steps=8)
+    result = train(config, *shards, outputs(tmp_path))
+    assert np.isfinite(result.history["loss"]).all()
+    task = build_task(config, shards[2])  # a fresh task and optimizer, built as train() does
+    task.compile(optimizer=build_optimizer(config.train, 8))
+    task.optimizer.build(task.trainable_variables)
+    assert task.backbone.compute_dtype == "float16"
+    state = TrainingCheckpoint(str(tmp_path / "logs" / "checkpoints")).restore(task)
+    assert state["batches"] == 8
+    optimizer = task.optimizer
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    # Each step either applied its update or, on overflow, halved the scale from 2**15.
+    halvings = math.log2(2.0 ** 15 / float(optimizer.dynamic_scale))
+    assert int(optimizer.iterations) + halvings == 8
+    trained = MaskedLM.from_preset(str(tmp_path / "preset"))
+    for a, b in zip(task.trainable_weights, trained.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(shards, training_config, tmp_path):
