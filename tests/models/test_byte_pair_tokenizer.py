@@ -98,11 +98,11 @@ def test_preset_round_trip_keeps_the_ids(roberta_task, tmp_path):
         TEXTS).to_list()
 
 
-def test_hugging_face_checkpoint_with_vocab_json_and_merges_gets_the_tokenizer(
+def test_hugging_face_export_writes_vocab_json_and_merges_that_import_reads_back(
         roberta_task, tokenizer, tmp_path):
-    export_hf(MaskedLM(roberta_task.backbone), str(tmp_path))
-    tokenizer.save_assets(str(tmp_path))
-    (tmp_path / "vocabulary.json").rename(tmp_path / "vocab.json")
+    export_hf(roberta_task, str(tmp_path))
+    assert json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))["<mask>"] == (
+        tokenizer.mask_token_id)
     preprocessor = load_hf(str(tmp_path)).preprocessor
     assert isinstance(preprocessor.tokenizer, BytePairTokenizer)
     assert preprocessor.sequence_length == roberta_task.backbone.max_sequence_length

@@ -107,19 +107,22 @@ def test_preset_round_trip_keeps_the_ids(xlm_proto, tmp_path):
 
 @pytest.mark.parametrize("file_name, layout", [("spiece.model", "albert"),
                                                ("sentencepiece.bpe.model", "xlm_roberta")])
-def test_hugging_face_checkpoint_gets_the_sentencepiece_tokenizer(
+def test_hugging_face_export_writes_the_sentencepiece_model_and_import_reads_it_back(
         file_name, layout, albert_proto, xlm_proto, tmp_path):
     proto = albert_proto if layout == "albert" else xlm_proto
-    size = SentencePieceTokenizer(proto, layout=layout).vocabulary_size()
-    shape = dict(vocabulary_size=size, num_layers=1, num_heads=2, hidden_dim=8,
-                 intermediate_dim=16, max_sequence_length=16)
+    tokenizer = SentencePieceTokenizer(proto, layout=layout, lowercase=layout == "albert")
+    shape = dict(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
+                 hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
     backbone = (AlbertBackbone(embedding_dim=8, masked_lm_layer_norm_epsilon=1e-12, **shape)
                 if layout == "albert"
                 else XLMRobertaBackbone(**shape))
-    export_hf(MaskedLM(backbone), str(tmp_path))
-    (tmp_path / file_name).write_bytes(proto)
-    tokenizer = load_hf(str(tmp_path)).preprocessor.tokenizer
-    assert (type(tokenizer), tokenizer.layout) == (SentencePieceTokenizer, layout)
+    export_hf(MaskedLM(backbone, MaskedLMPreprocessor(tokenizer, sequence_length=16)),
+              str(tmp_path))
+    assert (tmp_path / file_name).read_bytes() == proto
+    loaded = load_hf(str(tmp_path)).preprocessor.tokenizer
+    assert (type(loaded), loaded.layout, loaded.lowercase) == (
+        SentencePieceTokenizer, layout, layout == "albert")
+    assert loaded.tokenize(TEXTS).to_list() == tokenizer.tokenize(TEXTS).to_list()
 
 
 def test_tokenizer_runs_inside_a_saved_model(xlm_proto, saved_model_tokenize):

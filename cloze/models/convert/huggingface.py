@@ -20,7 +20,7 @@ from cloze.models.convert.hf_roberta_pre_ln import RobertaPreLNConverter
 from cloze.models.preprocessors.masked_lm_preprocessor import MaskedLMPreprocessor
 from cloze.models.tasks.causal_lm import CausalLM
 from cloze.models.tasks.masked_lm import MaskedLM
-from cloze.models.tokenizers.byte_pair_tokenizer import BytePairTokenizer
+from cloze.models.tokenizers.byte_pair_tokenizer import BytePairTokenizer, write_merges
 from cloze.models.tokenizers.sentence_piece_tokenizer import SentencePieceTokenizer
 
 CONVERTERS = {converter.model_type: converter for converter in (
@@ -101,6 +101,13 @@ def load_hf(checkpoint_dir: str, sequence_length: int = None):
     return task
 
 
+# The SentencePiece and byte-level BPE files of a Hugging Face checkpoint, and the
+# tokenizer class its tokenizer_config.json names; WordPiece (vocab.txt) is the converters'.
+ALBERT_SPIECE, XLM_ROBERTA_SPIECE = "spiece.model", "sentencepiece.bpe.model"
+BPE_VOCABULARY, BPE_MERGES = "vocab.json", "merges.txt"
+HF_TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
 def tokenizer_file_preprocessor(checkpoint_dir: str, config, sequence_length: int):
     """A preprocessor from the SentencePiece or byte-level BPE files of a checkpoint, or None.
 
@@ -111,18 +118,18 @@ def tokenizer_file_preprocessor(checkpoint_dir: str, config, sequence_length: in
     def path(name):
         return os.path.join(checkpoint_dir, name)
 
-    if os.path.isfile(path("spiece.model")):
+    if os.path.isfile(path(ALBERT_SPIECE)):
         tokenizer_config = {}
-        if os.path.isfile(path("tokenizer_config.json")):
-            with open(path("tokenizer_config.json"), encoding="utf-8") as f:
+        if os.path.isfile(path(HF_TOKENIZER_CONFIG)):
+            with open(path(HF_TOKENIZER_CONFIG), encoding="utf-8") as f:
                 tokenizer_config = json.load(f)
         tokenizer = SentencePieceTokenizer(
-            path("spiece.model"), layout="albert",
+            path(ALBERT_SPIECE), layout="albert",
             lowercase=tokenizer_config.get("do_lower_case", True))
-    elif os.path.isfile(path("sentencepiece.bpe.model")):
-        tokenizer = SentencePieceTokenizer(path("sentencepiece.bpe.model"), layout="xlm_roberta")
-    elif os.path.isfile(path("vocab.json")) and os.path.isfile(path("merges.txt")):
-        tokenizer = BytePairTokenizer(path("vocab.json"), path("merges.txt"))
+    elif os.path.isfile(path(XLM_ROBERTA_SPIECE)):
+        tokenizer = SentencePieceTokenizer(path(XLM_ROBERTA_SPIECE), layout="xlm_roberta")
+    elif os.path.isfile(path(BPE_VOCABULARY)) and os.path.isfile(path(BPE_MERGES)):
+        tokenizer = BytePairTokenizer(path(BPE_VOCABULARY), path(BPE_MERGES))
     else:
         return None
     if tokenizer.vocabulary_size() > config.require("vocab_size"):
@@ -130,6 +137,35 @@ def tokenizer_file_preprocessor(checkpoint_dir: str, config, sequence_length: in
                               f"{tokenizer.vocabulary_size()} tokens but {config.path} says "
                               f"vocab_size={config.require('vocab_size')}.")
     return MaskedLMPreprocessor(tokenizer, sequence_length=sequence_length)
+
+
+def save_tokenizer_files(preprocessor, converter, out_dir: str) -> None:
+    """Writes the files ``tokenizer_file_preprocessor`` (and Hugging Face) read back.
+
+    SentencePiece and byte-level BPE tokenizers are written here, whatever the
+    architecture; WordPiece by the architecture's converter.
+    """
+    tokenizer = preprocessor.tokenizer
+    if isinstance(tokenizer, SentencePieceTokenizer):
+        albert = tokenizer.layout == "albert"
+        with open(os.path.join(out_dir, ALBERT_SPIECE if albert else XLM_ROBERTA_SPIECE),
+                  "wb") as f:
+            f.write(tokenizer.proto)
+        tokenizer_config = ({"tokenizer_class": "AlbertTokenizer",
+                             "do_lower_case": tokenizer.lowercase} if albert
+                            else {"tokenizer_class": "XLMRobertaTokenizer"})
+    elif isinstance(tokenizer, BytePairTokenizer):
+        with open(os.path.join(out_dir, BPE_VOCABULARY), "w", encoding="utf-8") as f:
+            json.dump({token: i for i, token in enumerate(tokenizer.vocabulary)}, f,
+                      ensure_ascii=False)
+        write_merges(tokenizer.merges, os.path.join(out_dir, BPE_MERGES))
+        tokenizer_config = {"tokenizer_class": "RobertaTokenizer"}
+    else:
+        converter.save_tokenizer(preprocessor, out_dir)
+        return
+    with open(os.path.join(out_dir, HF_TOKENIZER_CONFIG), "w", encoding="utf-8") as f:
+        json.dump(dict(tokenizer_config, model_max_length=preprocessor.sequence_length), f,
+                  indent=2)
 
 
 def export_hf(task, out_dir: str) -> None:
@@ -151,7 +187,7 @@ def export_hf(task, out_dir: str) -> None:
     checkpoint.write_weights(
         converter.unfold_tensors(weights.collect(converter.weight_mappings(task))), out_dir)
     if task.preprocessor is not None:
-        converter.save_tokenizer(task.preprocessor, out_dir)
+        save_tokenizer_files(task.preprocessor, converter, out_dir)
 
 
 def convert(src: str, dst: str, to: str = "cloze") -> None:
