@@ -1,7 +1,8 @@
 """Writes tiny random Hugging Face masked-LM checkpoints and their outputs as test goldens.
 
-Runs only in the reference environment ``.venv-hf`` (PyTorch + transformers; see
-``tools/README.md``), never in Cloze's own environment or CI. For each architecture it
+Runs only in the reference environments ``.venv-hf`` and ``.venv-hf4`` (PyTorch +
+transformers 5.x or 4.x; see ``tools/README.md``), never in Cloze's own environment or
+CI. For each architecture it
 builds a tiny model with its masked-LM head, randomises every parameter (so a swapped
 bias or a transposed kernel changes the outputs), saves it with ``save_pretrained`` as
 safetensors into ``tests/models/hf_goldens/<model_type>/`` and records the model's
@@ -16,11 +17,17 @@ outputs on fixed inputs into ``tests/models/hf_goldens/<model_type>.npz``:
 
 ``deberta-v2`` (DeBERTa-v3's configuration) uses 48 tokens instead of 8, with 16
 position buckets, so distances past 8 fall into logarithmic buckets.
+``roberta-prelayernorm-relative-key`` and ``roberta-prelayernorm-relative-key-query``
+(RoBERTa-PreLayerNorm with ``position_embedding_type`` ``relative_key`` /
+``relative_key_query``, which only transformers 4.x builds) use 16 tokens over an
+18-position distance table; each environment writes only the goldens its
+transformers version makes.
 
 For BERT it also writes a WordPiece ``vocab.txt`` and records what Hugging Face's
 tokenizer makes of ``TEXTS`` (``texts``; ``text_token_ids``, padded to 16).
 
-Usage: ``.venv-hf/bin/python tools/make_hf_goldens.py [OUT_DIR]``.
+Usage: ``.venv-hf/bin/python tools/make_hf_goldens.py [OUT_DIR]``, then the same with
+``.venv-hf4/bin/python``.
 """
 import os
 import string
@@ -73,12 +80,22 @@ def distilbert_config():
         max_position_embeddings=TINY["max_position_embeddings"])
 
 
-# model_type -> (masked-LM class, config factory, number of segments or 0 for none).
 # RoBERTa-style models offset positions by pad_token_id + 1, hence the longer tables;
 # the pad id and layer-norm epsilon are those of the released checkpoints.
 ROBERTA_LIKE = dict(TINY, max_position_embeddings=TINY["max_position_embeddings"] + 2,
                     type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
                     layer_norm_eps=1e-5)
+
+
+def relative_pre_ln_config(position_embedding_type):
+    # Narrower than TINY, to keep the files small. 18 positions (16 tokens after the pad
+    # offset): a 35-row distance table per layer, of which 16-token inputs reach 31 rows.
+    return transformers.RobertaPreLayerNormConfig(
+        **dict(ROBERTA_LIKE, hidden_size=16, intermediate_size=32, max_position_embeddings=18),
+        position_embedding_type=position_embedding_type)
+
+
+# model_type -> (masked-LM class, config factory, number of segments or 0 for none).
 ARCHITECTURES = {
     "bert": (transformers.BertForMaskedLM, lambda: transformers.BertConfig(**TINY), 2),
     "albert": (transformers.AlbertForMaskedLM,
@@ -95,9 +112,21 @@ ARCHITECTURES = {
         lambda: transformers.RobertaPreLayerNormConfig(**ROBERTA_LIKE, is_decoder=True), 1),
     "fnet": (transformers.FNetForMaskedLM, fnet_config, 4),
     "deberta-v2": (transformers.DebertaV2ForMaskedLM, deberta_v3_config, 0),
+    "roberta-prelayernorm-relative-key": (
+        transformers.RobertaPreLayerNormForMaskedLM,
+        lambda: relative_pre_ln_config("relative_key"), 1),
+    "roberta-prelayernorm-relative-key-query": (
+        transformers.RobertaPreLayerNormForMaskedLM,
+        lambda: relative_pre_ln_config("relative_key_query"), 1),
 }
 # Architectures whose goldens need longer inputs than LENGTH.
-LENGTHS = {"deberta-v2": 48}
+LENGTHS = {"deberta-v2": 48, "roberta-prelayernorm-relative-key": 16,
+           "roberta-prelayernorm-relative-key-query": 16}
+# Goldens only transformers 4.x makes: 5.x dropped relative positions from
+# RoBERTa-PreLayerNorm (a config asking for them builds an absolute-position model).
+# Each environment writes its own group: .venv-hf4 these, .venv-hf the others.
+TRANSFORMERS_4_GOLDENS = ("roberta-prelayernorm-relative-key",
+                          "roberta-prelayernorm-relative-key-query")
 
 
 def randomise(model, generator):
@@ -164,8 +193,14 @@ def write_bert_tokenizer(checkpoint_dir, vocabulary_size):
 
 def main(argv):
     out_dir = os.path.abspath(argv[1] if len(argv) > 1 else OUT_DIR)
+    major = int(transformers.__version__.split(".")[0])
     for i, model_type in enumerate(ARCHITECTURES):
-        write_golden(model_type, out_dir, SEED + i)
+        needs = 4 if model_type in TRANSFORMERS_4_GOLDENS else 5
+        if needs == major:
+            write_golden(model_type, out_dir, SEED + i)
+        else:
+            print(f"{model_type}: skipped, made with transformers {needs}.x "
+                  f"(this is {transformers.__version__}; see tools/README.md)")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """RoBERTa, XLM-RoBERTa and RoBERTa-PreLN backbones, their layers and their MaskedLM."""
+import os
+
 import keras
 import numpy as np
 import pytest
 from keras import ops
+from safetensors.numpy import load_file
 
 from cloze.models.backbones.backbone import Backbone
 from cloze.models.backbones.roberta_backbone import RobertaBackbone
 from cloze.models.backbones.roberta_pre_ln_backbone import RobertaPreLNBackbone
 from cloze.models.backbones.xlm_roberta_backbone import XLMRobertaBackbone
+from cloze.models.convert import export_hf, load_hf
 from cloze.models.layers.relative_position_attention import RelativePositionAttention
 from cloze.models.layers.text_embeddings import TextEmbeddings, padding_offset_position_ids
 from cloze.models.tasks.masked_lm import MaskedLM
+from tests.models.test_hf_conversion import TOLERANCE, backbone_inputs, every_position, golden
 
 PAD = 1
 SIZES = dict(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
@@ -262,3 +267,53 @@ def test_builtin_preset_names_build_these_backbones(name, cls):
     assert name in cls.presets
     small = dict(num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, vocabulary_size=40)
     assert type(Backbone.from_preset(name, load_weights=False, **small)) is cls
+
+
+# Made with transformers 4.x (tools/README.md): 5.x dropped relative positions from
+# RoBERTa-PreLayerNorm. 16 tokens over an 18-position distance table.
+RELATIVE_GOLDENS = ["roberta-prelayernorm-relative-key", "roberta-prelayernorm-relative-key-query"]
+
+
+@pytest.fixture(scope="module", params=RELATIVE_GOLDENS)
+def relative_golden(request):
+    """A relative-position Hugging Face checkpoint through ``from_preset``, with its outputs."""
+    checkpoint_dir, record = golden(request.param)
+    return MaskedLM.from_preset(checkpoint_dir), checkpoint_dir, record
+
+
+def test_relative_golden_logits_match_hugging_face(relative_golden):
+    task, _, record = relative_golden
+    logits = task(every_position(task.backbone, record), training=False)
+    np.testing.assert_allclose(logits, record["logits"], atol=TOLERANCE, rtol=0)
+
+
+def test_relative_golden_sequence_output_matches_hugging_face(relative_golden):
+    task, _, record = relative_golden
+    outputs = task.backbone(backbone_inputs(task.backbone, record), training=False)
+    np.testing.assert_allclose(outputs["sequence_output"], record["sequence_output"],
+                               atol=TOLERANCE, rtol=0)
+
+
+def test_relative_export_writes_the_distance_tables_and_zero_absolute_positions(
+        relative_golden, tmp_path):
+    task, checkpoint_dir, _ = relative_golden
+    export_hf(task, str(tmp_path))
+    exported = load_file(str(tmp_path / "model.safetensors"))
+    original = load_file(os.path.join(checkpoint_dir, "model.safetensors"))
+    assert set(exported) == set(original)
+    for i in range(task.backbone.num_layers):
+        name = f"roberta_prelayernorm.encoder.layer.{i}.attention.self.distance_embedding.weight"
+        np.testing.assert_array_equal(exported[name], original[name], err_msg=name)
+    positions = "roberta_prelayernorm.embeddings.position_embeddings.weight"
+    assert exported[positions].shape == original[positions].shape
+    assert not exported[positions].any()
+
+
+def test_relative_export_then_load_gives_identical_logits(relative_golden, tmp_path):
+    task, _, record = relative_golden
+    export_hf(task, str(tmp_path))
+    loaded = load_hf(str(tmp_path))
+    loaded_config, config = loaded.backbone.get_config(), task.backbone.get_config()
+    assert {**loaded_config, "name": None} == {**config, "name": None}
+    inputs = every_position(task.backbone, record)
+    np.testing.assert_array_equal(loaded(inputs), task(inputs))

@@ -6,8 +6,16 @@ Reads and writes ``RobertaPreLayerNormForMaskedLM`` tensors
 the feed-forward network, and ``roberta_prelayernorm.LayerNorm`` follows the
 last block. ``RobertaPreLayerNormForCausalLM`` (``is_decoder: true``) has the same
 tensors: its ``lm_head`` is the task's head, whether a ``MaskedLM`` or a ``CausalLM``.
-The tokenizer (BPE) has no Cloze counterpart yet.
+
+With ``position_embedding_type`` ``relative_key`` or ``relative_key_query``
+(transformers 4.x; 5.x dropped them from this model) each block's
+``attention.self.distance_embedding`` is its ``RelativePositionAttention``'s
+distance table. Hugging Face still holds ``embeddings.position_embeddings`` then,
+but never adds it: Cloze's backbone has no such table, so import skips it and
+export writes zeros.
 """
+import numpy as np
+
 from cloze.models.backbones.roberta_pre_ln_backbone import RobertaPreLNBackbone
 from cloze.models.convert import weights
 from cloze.models.convert.checkpoint import ConversionError
@@ -19,6 +27,18 @@ PREFIX = "roberta_prelayernorm"
 # RoBERTa's layer names, but the two norms sit before attention and the feed-forward network.
 ENCODER_SUFFIXES = {**BERT_ENCODER_SUFFIXES, "attention_layer_norm": "attention.LayerNorm",
                     "output_layer_norm": "intermediate.LayerNorm"}
+POSITIONS = f"{PREFIX}.embeddings.position_embeddings.weight"
+WORDS = f"{PREFIX}.embeddings.word_embeddings.weight"
+DISTANCES = PREFIX + ".encoder.layer.{}.attention.self.distance_embedding.weight"
+
+
+def distance_embeddings(backbone) -> list:
+    """Each block's relative-distance table, or nothing with absolute positions."""
+    if backbone.position_embedding_type == "absolute":
+        return []
+    return [weights.TensorMapping(
+        backbone.get_layer(f"transformer_layer_{i}")._self_attention_layer
+        ._distance_embedding.embeddings, DISTANCES.format(i)) for i in range(backbone.num_layers)]
 
 
 class RobertaPreLNConverter(HFConverter):
@@ -30,7 +50,6 @@ class RobertaPreLNConverter(HFConverter):
     tied_tensors = lm_head_tied_tensors(PREFIX)
 
     def backbone_from_config(self, config):
-        config.expect("position_embedding_type", ["absolute"], default="absolute")
         try:
             return RobertaPreLNBackbone.from_hf_config(config.values)
         except ValueError as error:
@@ -49,5 +68,15 @@ class RobertaPreLNConverter(HFConverter):
         backbone = task.backbone
         return (weights.text_embeddings(backbone.get_layer("embeddings"), f"{PREFIX}.embeddings")
                 + weights.stacked_encoders(backbone, f"{PREFIX}.encoder.layer", ENCODER_SUFFIXES)
+                + distance_embeddings(backbone)
                 + weights.layer_norm(backbone.get_layer("final_layer_norm"), f"{PREFIX}.LayerNorm")
                 + lm_head(task.head))
+
+    def unfold_tensors(self, tensors):
+        if POSITIONS in tensors:
+            return tensors
+        # Relative positions: the absolute table Hugging Face keeps unused, one row per
+        # position, as the distance table has one per distance (2 * positions - 1).
+        positions = (tensors[DISTANCES.format(0)].shape[0] + 1) // 2
+        words = tensors[WORDS]
+        return {**tensors, POSITIONS: np.zeros((positions, words.shape[1]), words.dtype)}
