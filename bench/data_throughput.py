@@ -15,21 +15,25 @@ in the same run, one after the other:
 
 Each contender runs in its own process; peak RSS is the largest sum of the RSS
 of that process and all its descendants (workers included), sampled every
-0.2 s from /proc. Reported: wall seconds, MB/s of input text, tokens/s, peak
-RSS, and Cloze's speed-up over HF. ``--scales 1 10`` runs everything on 1x and
-10x of ``--mb`` to show how peak RSS grows with the corpus. Cloze's tokens are
-counted from its output after the timing.
+0.2 s from /proc. Reported: wall seconds, CPU seconds (user + system of the
+whole process tree: on a shared machine, what each really used), MB/s of
+input text, tokens/s, peak RSS, and Cloze's speed-up over HF (by wall time).
+``--scales 1 10`` runs everything on 1x and 10x of ``--mb`` to show how peak
+RSS grows with the corpus; ``--repeat`` compares several times. Cloze's tokens
+are counted from its output after the timing.
 
 Usage (from the repository root; ``.venv-bench`` holds datasets and tokenizers)::
 
     .venv/bin/python bench/data_throughput.py --mb 5 --scales 1 10 \\
         --work /tmp/cloze-bench --hf-python .venv-bench/bin/python
+    .venv/bin/python bench/data_throughput.py --mb 50 --repeat 3  # the speed-up, 52 MB
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -174,7 +178,12 @@ def peak_tree_rss(pid: int) -> int:
 
 
 def measure(command: list[str], env=None) -> dict:
-    """Runs ``command``, sampling its process tree's RSS; returns wall seconds, peak RSS, stdout."""
+    """Runs ``command``, sampling its process tree's RSS.
+
+    Returns wall seconds, CPU seconds (user + system of the whole tree, as
+    reaped), peak RSS and stdout.
+    """
+    cpu_before = _children_cpu_s()
     start = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
     peak = 0
@@ -185,7 +194,13 @@ def measure(command: list[str], env=None) -> dict:
     output = process.stdout.read()
     if process.returncode:
         raise SystemExit(f"{command[:3]} failed with exit status {process.returncode}")
-    return {"wall_s": wall, "peak_rss_mb": peak / 1e6, "stdout": output}
+    return {"wall_s": wall, "cpu_s": _children_cpu_s() - cpu_before, "peak_rss_mb": peak / 1e6,
+            "stdout": output}
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -201,6 +216,9 @@ def main() -> None:
                         help="the DirectRunner mode of Cloze's job (2 workers unless in_memory)")
     parser.add_argument("--scales", type=int, nargs="+", default=[1],
                         help="run on these multiples of --mb, e.g. 1 10 for peak RSS vs size")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="compare this many times per scale (on a shared machine, compare "
+                             "the speed-up within each repetition)")
     parser.add_argument("--run-cloze", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_cloze:
@@ -209,7 +227,7 @@ def main() -> None:
     report = []
     for scale in args.scales:
         corpus, vocab = make_corpus(args.work, args.mb * scale)
-        report.append(compare(corpus, vocab, args))
+        report.extend(compare(corpus, vocab, args) for _ in range(args.repeat))
     print(json.dumps(report, indent=2))
 
 
@@ -223,14 +241,14 @@ def compare(corpus: str, vocab: str, args) -> dict:
                   args.running_mode],
         "hf": [args.hf_python, "-c", HF_SCRIPT, corpus, vocab, outputs["hf"], str(SEQ)],
     }
-    results = {}
+    results, load_before = {}, os.getloadavg()
     for name, command in contenders.items():
         if args.only and name != args.only:
             continue
         result = measure(command)
         output = json.loads(result.pop("stdout").strip().splitlines()[-1])
         tokens = output["tokens"] if name == "hf" else count_tokens(outputs["cloze"])
-        results[name] = {"wall_s": round(result["wall_s"], 1),
+        results[name] = {"wall_s": round(result["wall_s"], 1), "cpu_s": round(result["cpu_s"], 1),
                          "MB_per_s": round(size_mb / result["wall_s"], 3),
                          "tokens_per_s": round(tokens / result["wall_s"]),
                          "tokens": tokens, "peak_rss_mb": round(result["peak_rss_mb"])}
@@ -239,8 +257,8 @@ def compare(corpus: str, vocab: str, args) -> dict:
         results["cloze_speedup_over_hf"] = round(results["hf"]["wall_s"]
                                                  / results["cloze"]["wall_s"], 2)
     return {"corpus_mb": round(size_mb, 1), "seq": SEQ, "cpus": os.cpu_count(),
-            "running_mode": args.running_mode, "load_average": os.getloadavg(),
-            "results": results}
+            "running_mode": args.running_mode, "load_average_before": load_before,
+            "load_average_after": os.getloadavg(), "results": results}
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ SHARD_PREFIX = "data_tfrecord"
 TEMPORARY_PREFIX = ".tmp-"
 
 KeyedRecord = Tuple[bytes, bytes]
+# json.dumps with options builds an encoder per call; a key per record makes that count.
+_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def keyed_record(key: Tuple[Union[str, int], ...], record: bytes) -> KeyedRecord:
@@ -41,7 +43,7 @@ def keyed_record(key: Tuple[Union[str, int], ...], record: bytes) -> KeyedRecord
     >>> sort_key.hex()[:12], record
     ('25d3b1180d3a', b'')
     """
-    material = json.dumps(list(key), ensure_ascii=False).encode("utf-8")
+    material = _KEY_ENCODER.encode(list(key)).encode("utf-8")
     return hashlib.sha256(material).digest(), record
 
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 from apache_beam.testing.util import assert_that, equal_to
 
 from cloze.config import CorpusConfig
+from cloze.data import corpus
 from cloze.data.corpus import CorpusError, Document, ReadCorpus, counter_values, expand_corpus_paths
 
 
@@ -45,6 +46,25 @@ def test_windows_line_breaks_are_removed(tmp_path):
     (tmp_path / "a.txt").write_bytes(b"One\r\ntwo\r\n\r\nThree\r\n")
 
     read_corpus([tmp_path], [Document("a.txt:1", "One\ntwo"), Document("a.txt:4", "Three")])
+
+
+def test_documents_and_line_numbers_do_not_depend_on_the_read_block_size(tmp_path, monkeypatch):
+    # Blocks end after an ASCII blank line: documents crossing the nominal block size stay
+    # whole, a block with invalid UTF-8 is read line by line, a U+3000 line is blank too.
+    (tmp_path / "a.txt").write_bytes("One\r\nlong document line.\r\n\u3000\nTwo\n\n".encode()
+                                     + b"Bad \xff here.\n\n\nLast\r")
+    expected = [Document("a.txt:1", "One\nlong document line."), Document("a.txt:4", "Two"),
+                Document("a.txt:6", "Bad \ufffd here."), Document("a.txt:9", "Last")]
+
+    for block_bytes in (1, 7, 1 << 20):
+        monkeypatch.setattr(corpus, "_BLOCK_BYTES", block_bytes)
+        read_corpus([tmp_path], expected, on_invalid_utf8="replace")
+
+
+def test_a_megabyte_of_spaces_on_one_line_separates_documents(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"One.\n" + b" " * 1_000_000 + b"\nTwo.\n")
+
+    read_corpus([tmp_path], [Document("a.txt:1", "One."), Document("a.txt:3", "Two.")])
 
 
 def test_ids_are_relative_to_the_common_directory_of_all_files(tmp_path):

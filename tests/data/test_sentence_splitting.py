@@ -46,3 +46,7 @@ def test_cjk_splits_after_full_width_marks_without_spaces():
 
 def test_a_blank_line_always_ends_a_sentence():
     assert split_sentences("title\n\nbody text") == ["title\n\n", "body text"]
+
+
+def test_a_blank_line_ends_a_sentence_even_before_lower_case_after_an_end_mark():
+    assert split_sentences("Done.\n \nnext part. More") == ["Done.\n \n", "next part. ", "More"]
