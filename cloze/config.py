@@ -90,12 +90,15 @@ class CorpusConfig:
 
 @dataclasses.dataclass(frozen=True)
 class VocabConfig:
-    """The WordPiece vocabulary: learned from the corpus, or given as ``vocab.txt``.
+    """The tokenizer and its vocabulary: learned from the corpus, or given as files.
 
     Args:
         vocab_size: the target size when learning (an upper bound).
-        vocab_file: a ``vocab.txt`` to use instead of learning one.
-        lower_case: lower-case and strip accents before WordPiece (uncased BERT).
+        vocab_file: the tokenizer to use instead of learning one, as ``tokenizer``
+            says: a ``vocab.txt``, an ``spiece.model``, or a ``vocab.json`` with
+            ``merges.txt`` beside it.
+        lower_case: lower-case (and for WordPiece strip accents, as uncased
+            BERT) before tokenizing; byte-level BPE ignores it (cased, as RoBERTa).
         tokenizer: ``"wordpiece"`` (BERT, ``vocab.txt``), ``"sentencepiece"``
             (ALBERT's layout, ``spiece.model``) or ``"byte_bpe"`` (RoBERTa's
             byte-level BPE, ``vocab.json`` and ``merges.txt``); see
@@ -253,7 +256,8 @@ class TrainConfig:
             it off on CPU and under tf.distribute).
         distribution: ``"auto"`` (mirrored over all local GPUs when there are
             several, else none), ``"none"``, ``"mirrored"``, ``"multi_worker"``
-            (from ``TF_CONFIG``) or ``"tpu"`` (with ``tpu_address``).
+            (refused on Keras 3.12, see docs/training.md) or ``"tpu"`` (with
+            ``tpu_address``).
         tpu_address: the TPU name or grpc address for ``distribution="tpu"``.
         checkpoint_every_steps: checkpoint cadence (0: at every log point).
         init_preset: a preset directory (or ``hf://`` handle) to continue from

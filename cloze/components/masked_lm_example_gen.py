@@ -1,4 +1,4 @@
-"""MaskedLmExampleGen: documents + vocabulary -> tokenized, packed, masked TFRecords + schema."""
+"""MaskedLmExampleGen: documents + tokenizer -> tokenized, packed, masked TFRecords + schema."""
 import json
 import os
 
@@ -10,12 +10,14 @@ from tfx.v1.dsl.components import (BeamComponentParameter, InputArtifact, Output
                                    Parameter, component)
 from tfx.v1.types.standard_artifacts import Examples, Schema
 
-from cloze.components.artifacts import VOCABULARY_FILE, Vocabulary
+from cloze.components.artifacts import Vocabulary, tokenizer_kind
 from cloze.components.counts import record_counts
 from cloze.components.text_example_gen import SPLITS
-from cloze.config import DataConfig
+from cloze.config import DataConfig, VocabConfig
 from cloze.data.features import masked_lm_schema
 from cloze.data.jobs import make_masked_lm_examples
+from cloze.data.mlm_examples import shared_tokenizer
+from cloze.data.tokenizers import copy_tokenizer
 
 SCHEMA_FILE = "schema.pbtxt"
 
@@ -33,19 +35,23 @@ def MaskedLmExampleGen(
     """Writes gzipped ``tf.train.Example`` shards with google-research/bert's features.
 
     (Or Model Garden's names, or no ``masked_lm_*`` features, as ``data_config``
-    says; the schema follows.) The vocabulary is copied beside the shards
-    (``vocab.txt``) because token ids mean nothing without it; the Trainer
-    reads it from there. ``manifest.json`` beside the shards says what made them.
+    says; the schema follows.) The tokenizer's files (``vocab.txt``;
+    ``spiece.model``; ``vocab.json`` and ``merges.txt``) are copied beside the
+    shards because token ids mean nothing without them; the Trainer reads them
+    from there. ``manifest.json`` beside the shards says what made them.
     """
     config = DataConfig(**json.loads(data_config))
-    vocab_path = os.path.join(vocabulary.uri, VOCABULARY_FILE)
-    counts = make_masked_lm_examples(beam_pipeline, documents.uri, vocab_path, lower_case,
-                                     config, examples.uri)
+    kind = tokenizer_kind(vocabulary)
+    counts = make_masked_lm_examples(beam_pipeline, documents.uri, vocabulary.uri, lower_case,
+                                     config, examples.uri, tokenizer=kind)
     examples.split_names = artifact_utils.encode_split_names(SPLITS)
-    tf.io.gfile.copy(vocab_path, os.path.join(examples.uri, VOCABULARY_FILE), overwrite=True)
+    copy_tokenizer(kind, vocabulary.uri, examples.uri)
+    vocabulary_size = len(shared_tokenizer(
+        vocabulary.uri, VocabConfig(lower_case=lower_case, tokenizer=kind)).vocabulary)
     record_counts(examples, counts, "MaskedLmExampleGen")
     tf.io.gfile.makedirs(schema.uri)
     with tf.io.gfile.GFile(os.path.join(schema.uri, SCHEMA_FILE), "w") as f:
         f.write(text_format.MessageToString(
             masked_lm_schema(config.max_seq_length, config.max_predictions_per_seq,
-                             config.feature_names, masked=config.masking == "static")))
+                             config.feature_names, masked=config.masking == "static",
+                             vocabulary_size=vocabulary_size)))

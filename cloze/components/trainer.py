@@ -1,8 +1,8 @@
 """The ``run_fn`` the stock TFX Trainer calls: one function into ``cloze.training``."""
 import os
 
-from cloze.components.artifacts import VOCABULARY_FILE
 from cloze.config import PipelineConfig
+from cloze.data.tokenizers import tokenizer_files
 from cloze.training.trainer import TrainingOutputs, train
 
 CONFIG_KEY = "cloze_config"
@@ -26,7 +26,8 @@ def run_fn(fn_args) -> None:
     train(config,
           train_pattern=fn_args.train_files[0],
           eval_pattern=fn_args.eval_files[0],
-          vocabulary=os.path.join(examples_root(fn_args.train_files[0]), VOCABULARY_FILE),
+          vocabulary=tokenizer_files(config.vocab.tokenizer,
+                                     examples_root(fn_args.train_files[0]))[0],
           outputs=TrainingOutputs(serving_dir=fn_args.serving_model_dir,
                                   preset_dir=preset_dir(fn_args.serving_model_dir),
                                   log_dir=fn_args.model_run_dir))

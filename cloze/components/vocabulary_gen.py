@@ -1,4 +1,5 @@
-"""VocabularyGen: learns a WordPiece vocabulary from the train documents, or takes a given one."""
+"""VocabularyGen: learns the tokenizer (``vocab.tokenizer``) from the train documents, or takes a
+given one."""
 import json
 import os
 
@@ -8,10 +9,11 @@ from tfx.v1.dsl.components import (BeamComponentParameter, InputArtifact, Output
                                    Parameter, component)
 from tfx.v1.types.standard_artifacts import Examples
 
-from cloze.components.artifacts import VOCABULARY_FILE, Vocabulary
+from cloze.components.artifacts import TOKENIZER_PROPERTY, Vocabulary
 from cloze.components.counts import report
 from cloze.config import VocabConfig
 from cloze.data.jobs import learn_vocabulary
+from cloze.data.tokenizers import TOKENIZER_FILES
 
 
 @component(use_beam=True)
@@ -21,10 +23,12 @@ def VocabularyGen(
     vocab_config: Parameter[str],
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
-    """Writes ``vocab.txt`` (special tokens first) under the artifact URI."""
+    """Writes the tokenizer's files (``vocab.txt``, special tokens first; ``spiece.model``;
+    ``vocab.json`` and ``merges.txt``) under the artifact URI."""
     config = VocabConfig(**json.loads(vocab_config))
     pattern = os.path.join(artifact_utils.get_split_uri([documents], "train"), "*")
     tokens = learn_vocabulary(beam_pipeline, pattern, config,
-                              os.path.join(vocabulary.uri, VOCABULARY_FILE))
+                              os.path.join(vocabulary.uri, TOKENIZER_FILES[config.tokenizer][0]))
     vocabulary.set_int_custom_property("vocabulary_size", len(tokens))
-    report("VocabularyGen", f"{len(tokens)} tokens in {vocabulary.uri}")
+    vocabulary.set_string_custom_property(TOKENIZER_PROPERTY, config.tokenizer)
+    report("VocabularyGen", f"{config.tokenizer}: {len(tokens)} tokens in {vocabulary.uri}")

@@ -246,20 +246,26 @@ def feature_spec(max_seq_length: int, max_predictions_per_seq: int,
 
 
 def masked_lm_schema(max_seq_length: int, max_predictions_per_seq: int,
-                     feature_names: str = "bert", masked: bool = True) -> schema_pb2.Schema:
+                     feature_names: str = "bert", masked: bool = True,
+                     vocabulary_size: Optional[int] = None) -> schema_pb2.Schema:
     """The TFMD schema of masked-LM examples: types, fixed shapes, presence and value ranges.
+
+    With ``vocabulary_size``, token ids are bounded by it.
 
     Example:
     >>> schema = masked_lm_schema(128, 20)
     >>> [(f.name, f.shape.dim[0].size) for f in schema.feature][:2]
     [('input_ids', 128), ('input_mask', 128)]
+    >>> masked_lm_schema(128, 20, vocabulary_size=300).feature[0].int_domain.max
+    299
     """
+    top_id = None if vocabulary_size is None else vocabulary_size - 1
     int_ranges = {  # feature -> (min, max); None: no upper bound known here
-        "input_ids": (0, None),
+        "input_ids": (0, top_id),
         "input_mask": (0, 1),
         "segment_ids": (0, 1),
         "masked_lm_positions": (0, max_seq_length - 1),
-        "masked_lm_ids": (0, None),
+        "masked_lm_ids": (0, top_id),
         "next_sentence_labels": (0, 1),
     }
     schema = schema_pb2.Schema()

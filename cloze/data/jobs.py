@@ -8,9 +8,15 @@ made: the ``"cloze"`` counters, or the vocabulary. Splits live in TFX's
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import gc
+import hashlib
+import json
+import os
+import tempfile
+from typing import Iterator, Sequence, Tuple
 
 import apache_beam as beam
+import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
@@ -18,10 +24,14 @@ from cloze.config import CorpusConfig, DataConfig, VocabConfig
 from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, ReadCorpus,
                                counter_values, expand_corpus_paths)
 from cloze.data.features import parse_document_example, serialize_document
-from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, sha256_of_lines, write_json
-from cloze.data.mlm_examples import EXAMPLES_COUNTERS, TokenizePackMask, is_eval_document
+from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, write_json
+from cloze.data.mlm_examples import (EXAMPLES_COUNTERS, TokenizePackMask, is_eval_document,
+                                     shared_tokenizer)
 from cloze.data.shards import WriteShards, keyed_record, remove_temporaries
-from cloze.data.wordpiece import LearnVocabulary, read_vocabulary, write_vocabulary
+from cloze.data.tokenizers import (MAX_TRAINING_LINES, copy_tokenizer, learn_tokenizer,
+                                   load_tokenizer, tokenizer_sha256)
+from cloze.data.wordpiece import (LearnVocabulary, VocabularyError, read_vocabulary,
+                                  write_vocabulary)
 
 SPLITS = ("train", "eval")
 
@@ -95,56 +105,112 @@ def _split_index(doc: Document, num_partitions: int, eval_percent: int) -> int:
 
 def learn_vocabulary(pipeline: beam.Pipeline, documents_pattern: str, config: VocabConfig,
                      output_path: str) -> list[str]:
-    """Learns the WordPiece vocabulary of the documents matching ``documents_pattern``.
+    """Learns ``config.tokenizer`` from the documents matching ``documents_pattern``.
 
-    Writes it to ``output_path`` (``vocab.txt`` format) and returns it. With
-    ``config.vocab_file`` set, that file is checked and copied instead, and
-    ``pipeline`` is not run.
+    Writes the tokenizer's files at ``output_path``: the first of
+    ``TOKENIZER_FILES`` (``vocab.txt``, ``spiece.model``, ``vocab.json``)
+    there, the others (``merges.txt``) beside it. Returns the vocabulary, the
+    token of each id. WordPiece is learned in Beam. SentencePiece and
+    byte-level BPE learn in this process from a sample of the documents'
+    non-blank lines chosen in Beam: the ``MAX_TRAINING_LINES`` with the
+    largest sha256 of (document id, line number), in that order, so the same
+    documents give the same sample and the same files. With
+    ``config.vocab_file`` set, its files (``tokenizers.tokenizer_files``) are
+    checked and copied instead, and ``pipeline`` is not run.
 
     Raises:
-        VocabularyError: ``config.vocab_file`` is malformed (the message says how).
+        VocabularyError: ``config.vocab_file`` is malformed (the message says
+            how), or the documents hold no text to learn from.
+        FileNotFoundError: a file of ``config.vocab_file``'s tokenizer is missing.
     """
     if config.vocab_file:
-        vocabulary = read_vocabulary(config.vocab_file)
-        write_vocabulary(vocabulary, output_path)
+        if config.tokenizer == "wordpiece":
+            vocabulary = read_vocabulary(config.vocab_file)
+            write_vocabulary(vocabulary, output_path)
+            return vocabulary
+        vocabulary = load_tokenizer(config, config.vocab_file).vocabulary
+        copy_tokenizer(config.tokenizer, config.vocab_file, output_path)
         return vocabulary
-    _ = (pipeline
-         | "ReadDocuments" >> _ReadDocuments(documents_pattern)
-         | "Texts" >> beam.Map(lambda doc: doc.text)
-         | "LearnVocabulary" >> LearnVocabulary(config)
-         | "OneTokenPerLine" >> beam.Map("\n".join)
-         | "WriteVocabulary" >> beam.io.WriteToText(output_path, shard_name_template="",
-                                                    num_shards=1))
+    documents = pipeline | "ReadDocuments" >> _ReadDocuments(documents_pattern)
+    if config.tokenizer == "wordpiece":
+        _ = (documents
+             | "Texts" >> beam.Map(lambda doc: doc.text)
+             | "LearnVocabulary" >> LearnVocabulary(config)
+             | "OneTokenPerLine" >> beam.Map("\n".join)
+             | "WriteVocabulary" >> beam.io.WriteToText(output_path, shard_name_template="",
+                                                        num_shards=1))
+        _run(pipeline)
+        return read_vocabulary(output_path)
+    return _learn_from_sample(pipeline, documents, config, output_path, documents_pattern)
+
+
+def _learn_from_sample(pipeline: beam.Pipeline, documents: beam.PCollection,
+                       config: VocabConfig, output_path: str, documents_pattern: str
+                       ) -> list[str]:
+    """SentencePiece or byte-level BPE from sampled lines (as ``learn_vocabulary`` says)."""
+    out_dir = os.path.dirname(output_path) or "."
+    sample_path = FileSystems.join(out_dir, ".training_lines.txt")
+    _ = (documents
+         | "KeyedLines" >> beam.FlatMap(_keyed_lines)
+         | "Sample" >> beam.combiners.Top.Of(MAX_TRAINING_LINES)
+         | "OneLinePerLine" >> beam.Map(lambda sample: "\n".join(line for _, line in sample))
+         | "WriteSample" >> beam.io.WriteToText(sample_path, shard_name_template="",
+                                                num_shards=1))
     _run(pipeline)
-    return read_vocabulary(output_path)
+    with tf.io.gfile.GFile(sample_path) as f:
+        empty = not f.read(1).strip()
+    if empty:
+        FileSystems.delete([sample_path])
+        raise VocabularyError(f"{documents_pattern}: no text to learn a vocab.tokenizer="
+                              f"{config.tokenizer!r} tokenizer from; expected non-blank lines")
+    # The learners write with plain file I/O: learn locally, then copy (to gs:// too).
+    with tempfile.TemporaryDirectory() as local_dir:
+        written = learn_tokenizer(config, sample_path, local_dir)
+        copy_tokenizer(config.tokenizer, written[0], output_path)
+    FileSystems.delete([sample_path])
+    return load_tokenizer(config, output_path).vocabulary
+
+
+def _keyed_lines(doc: Document) -> Iterator[Tuple[str, str]]:
+    """``(sha256 of [id, line number], line)`` for each non-blank line of the document."""
+    for number, line in enumerate(doc.text.splitlines()):
+        line = line.strip()
+        if line:
+            key = hashlib.sha256(json.dumps([doc.id, number]).encode("utf-8")).hexdigest()
+            yield key, line
 
 
 def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_path: str,
-                            lower_case: bool, config: DataConfig, output_uri: str
-                            ) -> dict[str, int]:
+                            lower_case: bool, config: DataConfig, output_uri: str,
+                            tokenizer: str = "wordpiece") -> dict[str, int]:
     """Turns each split's document records into masked-LM TFRecords; runs ``pipeline``.
 
-    Reads ``documents_uri/Split-<split>/*``, writes ``config.num_shards`` shards
-    to ``output_uri/Split-<split>/`` and ``output_uri/manifest.json``: the
-    documents' manifest (inputs, corpus config, ingest counts) plus the data
-    config, seed, ``lower_case``, vocabulary sha256 and size, and these counts.
-    Returns the counters of ``TokenizePackMask`` per split, e.g.
-    ``sequences_written_train`` and ``masked_tokens_eval``.
+    Reads ``documents_uri/Split-<split>/*``, tokenizes with ``tokenizer``
+    (``VocabConfig.tokenizer``) over its files at ``vocab_path`` (as
+    ``tokenizers.tokenizer_files`` takes it: ``vocab.txt``, ``spiece.model``,
+    ``vocab.json`` with ``merges.txt`` beside it, or their directory), writes
+    ``config.num_shards`` shards to ``output_uri/Split-<split>/`` and
+    ``output_uri/manifest.json``: the documents' manifest (inputs, corpus
+    config, ingest counts) plus the data config, seed, ``lower_case``,
+    ``tokenizer``, the vocabulary's sha256 (of the tokenizer files) and size,
+    and these counts. Returns the counters of ``TokenizePackMask`` per split,
+    e.g. ``sequences_written_train`` and ``masked_tokens_eval``.
     """
-    vocabulary = read_vocabulary(vocab_path)
+    vocab = VocabConfig(lower_case=lower_case, tokenizer=tokenizer)
     _write_examples({split: pipeline | f"Read{split.title()}" >> _ReadDocuments(
         FileSystems.join(_split_uri(documents_uri, split), "*")) for split in SPLITS},
-        vocabulary, lower_case, config, output_uri)
+        vocab_path, vocab, config, output_uri)
     counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
     documents_manifest = FileSystems.join(documents_uri, MANIFEST_FILE)
     manifest = read_json(documents_manifest) if FileSystems.exists(documents_manifest) else {}
-    _write_examples_manifest(manifest, counts, vocabulary, lower_case, config, output_uri)
+    _write_examples_manifest(manifest, counts, vocab_path, vocab, config, output_uri)
     return counts
 
 
 def make_masked_lm_examples_from_corpus(pipeline: beam.Pipeline, corpus: CorpusConfig,
                                         vocab_path: str, lower_case: bool, config: DataConfig,
-                                        output_uri: str) -> dict[str, int]:
+                                        output_uri: str, tokenizer: str = "wordpiece"
+                                        ) -> dict[str, int]:
     """``ingest_corpus`` and ``make_masked_lm_examples`` as one job, no document records between.
 
     For a known vocabulary (``vocab.vocab_file``): one pipeline start, no
@@ -156,26 +222,26 @@ def make_masked_lm_examples_from_corpus(pipeline: beam.Pipeline, corpus: CorpusC
     Raises:
         CorpusError: as ``ingest_corpus``.
     """
-    vocabulary = read_vocabulary(vocab_path)
+    vocab = VocabConfig(lower_case=lower_case, tokenizer=tokenizer)
     inputs_path = FileSystems.join(output_uri, ".inputs.json")
     _write_examples(_read_splits(pipeline, corpus, config.eval_percent, inputs_path),
-                    vocabulary, lower_case, config, output_uri)
+                    vocab_path, vocab, config, output_uri)
     counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
     examples = {name: value for name, value in counts.items() if _is_examples_counter(name)}
     documents = {name: value for name, value in counts.items() if name not in examples}
     _check_documents(documents, corpus)
     _write_examples_manifest(_corpus_manifest(inputs_path, corpus, config.eval_percent,
                                               documents),
-                             examples, vocabulary, lower_case, config, output_uri)
+                             examples, vocab_path, vocab, config, output_uri)
     return counts
 
 
-def _write_examples(documents: dict[str, beam.PCollection], vocabulary: list[str],
-                    lower_case: bool, config: DataConfig, output_uri: str) -> None:
+def _write_examples(documents: dict[str, beam.PCollection], vocab_path: str, vocab: VocabConfig,
+                    config: DataConfig, output_uri: str) -> None:
     for split, split_documents in documents.items():
         _ = (split_documents
              | f"TokenizePackMask{split.title()}" >> TokenizePackMask(
-                 vocabulary, lower_case, config, counter_suffix=f"_{split}")
+                 vocab_path, vocab, config, counter_suffix=f"_{split}")
              | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split),
                                                       config.num_shards))
 
@@ -186,12 +252,15 @@ def _is_examples_counter(name: str) -> bool:
 
 
 def _write_examples_manifest(documents_manifest: dict, counts: dict[str, int],
-                             vocabulary: list[str], lower_case: bool, config: DataConfig,
+                             vocab_path: str, vocab: VocabConfig, config: DataConfig,
                              output_uri: str) -> None:
     manifest = dict(documents_manifest)
     manifest["counts"] = {"documents": manifest.get("counts", {}), "examples": counts}
-    manifest.update(data=dataclasses.asdict(config), seed=config.seed, lower_case=lower_case,
-                    vocabulary={"sha256": sha256_of_lines(vocabulary), "size": len(vocabulary)})
+    size = len(shared_tokenizer(vocab_path, vocab).vocabulary)
+    manifest.update(data=dataclasses.asdict(config), seed=config.seed,
+                    lower_case=vocab.lower_case, tokenizer=vocab.tokenizer,
+                    vocabulary={"sha256": tokenizer_sha256(vocab.tokenizer, vocab_path),
+                                "size": size})
     write_json(FileSystems.join(output_uri, MANIFEST_FILE), manifest)
 
 
@@ -200,8 +269,15 @@ def _split_uri(uri: str, split: str) -> str:
 
 
 def _run(pipeline: beam.Pipeline, output_dirs: Sequence[str] = ()) -> dict[str, int]:
-    result = pipeline.run()
-    result.wait_until_finish()
+    # The in-memory runner holds every shuffle's data in this process, so the
+    # garbage collector runs often, and each full pass would rescan the million
+    # objects that importing TensorFlow and Beam made: about 20% of a job's CPU.
+    gc.freeze()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    finally:
+        gc.unfreeze()
     remove_temporaries(output_dirs)
     return counter_values(result)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Iterable
 
 import apache_beam as beam
 import tensorflow as tf
@@ -90,12 +89,3 @@ def write_json(path: str, value) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
-
-def sha256_of_lines(lines: Iterable[str]) -> str:
-    """sha256 of the lines joined as a ``vocab.txt`` file holds them.
-
-    Example:
-    >>> sha256_of_lines(["[PAD]", "the"]) == hashlib.sha256(b"[PAD]\\nthe\\n").hexdigest()
-    True
-    """
-    return hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()

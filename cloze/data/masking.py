@@ -10,7 +10,8 @@ tokens are drawn from the non-special tokens.
 
 Whole-word masking (BERT's ``do_whole_word_mask``) and n-gram masking (ALBERT's
 ``max_ngram_size``) choose spans instead of single tokens: a word is a token
-with the ``##`` pieces that follow it, an n-gram is ``n`` consecutive words (or
+with the pieces that continue it (``##`` pieces for WordPiece; see
+``tokenizers.word_continuations``), an n-gram is ``n`` consecutive words (or
 tokens), ``n`` drawn with weight ``1/n``. Spans are visited in random order and
 added while the total stays within ``num_tokens_to_mask``, so the count is an
 upper bound there and may be a little less when no remaining span fits.
@@ -77,7 +78,9 @@ def mask_sequence(token_ids: np.ndarray, rng: np.random.Generator, config: DataC
         special_ids: ids that are never chosen and never drawn as random tokens.
         vocab_size: random tokens are drawn from ``[0, vocab_size)`` less ``special_ids``.
         is_continuation: per position, whether the token continues a word
-            (a ``##`` piece); needed for ``config.whole_word_masking``.
+            (a ``##`` piece, a piece without SentencePiece's ``▁`` or BPE's
+            ``Ġ``: ``tokenizers.word_continuations``); needed for
+            ``config.whole_word_masking``.
 
     Example:
     >>> tokens = np.array([2, 10, 11, 12, 13, 3])
@@ -113,7 +116,8 @@ class MaskedBatch(NamedTuple):
     """Masked sequences of one batch, as padded arrays (see ``mask_batch``).
 
     Attributes:
-        input_ids: ``(batch, length)``, the token ids the model sees, 0-padded.
+        input_ids: ``(batch, length)``, the token ids the model sees, padded
+            as the ``token_ids`` given to ``mask_batch`` were (with the pad id).
         positions: ``(batch, max_predictions_per_seq)``, chosen positions
             sorted ascending, then 0-padded.
         labels: the original token ids at ``positions``, then 0-padded.
@@ -145,12 +149,13 @@ def mask_batch(token_ids: np.ndarray, lengths: np.ndarray, seeds: np.ndarray,
 
     Args:
         token_ids: ``(batch, length)`` int64 sequences, special tokens included,
-            each padded after its ``lengths`` tokens.
+            each padded after its ``lengths`` tokens (with any id: padding
+            is never chosen and stays as it is).
         lengths: ``(batch,)`` the real length of each row.
         seeds: ``(batch,)`` uint64 seeds, e.g. from ``sequence_seed``.
         config: ``masked_lm_prob``, ``max_predictions_per_seq``,
             ``mask_token_rate`` and ``random_token_rate`` are used.
-        mask_id: the id of ``[MASK]``.
+        mask_id: the mask token's id (``[MASK]``, ``<mask>``).
         special_ids: ids that are never chosen and never drawn as random tokens.
         vocab_size: random tokens are drawn from ``[0, vocab_size)`` less ``special_ids``.
 

@@ -11,15 +11,14 @@ import functools
 import hashlib
 import itertools
 import json
-from typing import Iterable, Iterator, List, Sequence, Tuple
+from typing import Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-import tensorflow_text
 from apache_beam.metrics.metric import Metrics
 
-from cloze.config import SPECIAL_TOKENS, DataConfig
+from cloze.config import DataConfig, VocabConfig
 from cloze.data.corpus import COUNTER_NAMESPACE, Document
 from cloze.data.features import serialize_examples
 from cloze.data.masking import MaskedBatch, mask_batch, mask_sequence, sequence_rng, sequence_seed
@@ -27,7 +26,7 @@ from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocumen
                                 pack_full_sentences, pair_sequences)
 from cloze.data.sentences import split_sentences
 from cloze.data.shards import KeyedRecord, keyed_record
-from cloze.data.wordpiece import fast_bert_tokenizer
+from cloze.data.tokenizers import load_tokenizer, word_continuations
 
 
 # The counters of TokenizePackMask (each followed by its counter_suffix).
@@ -42,7 +41,10 @@ class TokenizePackMask(beam.PTransform):
 
     Work travels in batches: ``Tokenize`` turns a batch of documents into one
     ``TokenizedBatch``, ``Pack`` emits lists of up to ``PACKED_BATCH_SIZE``
-    sequences and ``Mask`` masks and serializes a list at once. Random choices
+    sequences and ``Mask`` masks and serializes a list at once. The tokenizer
+    (``vocab.tokenizer`` over its files at ``tokenizer_path``, see
+    ``tokenizers.load_tokenizer``) gives the ids of ``cls``, ``sep``, ``mask``
+    and ``pad`` and the special tokens that are never masked. Random choices
     are seeded by ``config.seed`` and each sequence's key (see ``packing``),
     so the output depends on the seed and the documents only, not on how Beam
     batches them. Counters, each name followed by ``counter_suffix``:
@@ -52,61 +54,71 @@ class TokenizePackMask(beam.PTransform):
     ``sequences_written`` and ``masked_tokens``.
 
     Example:
-    >>> vocabulary = list(SPECIAL_TOKENS) + ["a", "b", "c"]
+    >>> import os, tempfile
+    >>> from cloze.config import SPECIAL_TOKENS
+    >>> vocab_path = os.path.join(tempfile.mkdtemp(), "vocab.txt")
+    >>> with open(vocab_path, "w") as f:
+    ...     _ = f.write("\\n".join(list(SPECIAL_TOKENS) + ["a", "b", "c"]) + "\\n")
     >>> documents = [Document("x.txt:1", "a b c a b c a b"), Document("y.txt:1", "C")]
     >>> config = DataConfig(8, 2, packing="sentences")
     >>> with beam.Pipeline() as p:  # 8 tokens need two sequences of length 8, "C" one
     ...     _ = (p | beam.Create(documents)
-    ...          | TokenizePackMask(vocabulary, lower_case=True, config=config)
+    ...          | TokenizePackMask(vocab_path, VocabConfig(lower_case=True), config)
     ...          | beam.FlatMap(list)
     ...          | beam.combiners.Count.Globally() | beam.Map(print))
     3
     """
 
-    def __init__(self, vocabulary: List[str], lower_case: bool, config: DataConfig,
+    def __init__(self, tokenizer_path: str, vocab: VocabConfig, config: DataConfig,
                  counter_suffix: str = ""):
         super().__init__()
-        self._vocabulary = list(vocabulary)
-        self._lower_case = lower_case
+        self._path = tokenizer_path
+        self._vocab = vocab
         self._config = config
         self._suffix = counter_suffix
 
     def expand(self, documents):
-        config, vocabulary = self._config, self._vocabulary
+        config = self._config
+        tokenizer = shared_tokenizer(self._path, self._vocab)
         return (documents
                 | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
                 | "Tokenize" >> beam.ParDo(_TokenizeFn(
-                    vocabulary, self._lower_case, config.packing != "sentences", self._suffix))
-                | "Pack" >> PackSequences(config, vocabulary.index("[CLS]"),
-                                          vocabulary.index("[SEP]"), self._suffix)
-                | "Mask" >> beam.ParDo(_MaskFn(vocabulary, config, self._suffix)))
+                    self._path, self._vocab, config.packing != "sentences", self._suffix))
+                | "Pack" >> PackSequences(config, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                                          self._suffix,
+                                          pair_layout=getattr(tokenizer, "pair_layout", "bert"))
+                | "Mask" >> beam.ParDo(_MaskFn(self._path, self._vocab, config, self._suffix)))
 
 
 class _TokenizeFn(beam.DoFn):
     """A batch of documents -> one ``TokenizedBatch``; the tokenizer is built once per worker."""
 
-    def __init__(self, vocabulary: Sequence[str], lower_case: bool, by_sentence: bool,
+    def __init__(self, tokenizer_path: str, vocab: VocabConfig, by_sentence: bool,
                  counter_suffix: str):
-        # One string pickles in microseconds; a list of 30k strings, with dill, in a second.
-        self._vocabulary = "\n".join(vocabulary)
-        self._lower_case = lower_case
+        self._path = tokenizer_path
+        self._vocab = vocab
         self._by_sentence = by_sentence
         self._tokenized = Metrics.counter(COUNTER_NAMESPACE, "documents_tokenized" + counter_suffix)
         self._no_tokens = Metrics.counter(COUNTER_NAMESPACE,
                                           "documents_skipped_no_tokens" + counter_suffix)
 
     def setup(self):
-        self._tokenizer = _shared_tokenizer(tuple(self._vocabulary.split("\n")),
-                                            self._lower_case)
+        self._tokenizer = shared_tokenizer(self._path, self._vocab)
 
     def _token_ids(self, texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
         """The token ids of ``texts``, flat, and their row splits: the one tokenizer call."""
         token_ids = self._tokenizer.tokenize(tf.constant(texts, tf.string))
         return token_ids.values.numpy(), token_ids.row_splits.numpy()
 
+    def _sentences(self, text: str) -> List[str]:
+        if not self._by_sentence:
+            return [text]
+        if self._vocab.tokenizer == "byte_bpe":
+            return whitespace_first(split_sentences(text))
+        return split_sentences(text)
+
     def process(self, documents: List[Document]) -> Iterator[TokenizedBatch]:
-        texts = [split_sentences(doc.text) if self._by_sentence else [doc.text]
-                 for doc in documents]
+        texts = [self._sentences(doc.text) for doc in documents]
         values, row_splits = self._token_ids([sentence for sentences in texts
                                               for sentence in sentences])
         lengths = np.diff(row_splits)
@@ -122,11 +134,37 @@ class _TokenizeFn(beam.DoFn):
                 values, lengths[kept], sentences_per_document[has_tokens])
 
 
+def whitespace_first(sentences: List[str]) -> List[str]:
+    """Moves the whitespace that ends each sentence to the start of the next one.
+
+    Byte-level BPE (GPT-2, RoBERTa) keeps a word's leading space in its token
+    (``Ġthe``), so a sentence tokenized alone must start with the space that
+    precedes it in the text; the sentences then tokenize as the whole text
+    does. The last sentence keeps its trailing whitespace; ``"".join`` is
+    unchanged.
+
+    Example:
+    >>> whitespace_first(["It works. ", "See?  ", "Yes.\\n"])
+    ['It works.', ' See?', '  Yes.\\n']
+    """
+    moved, before = [], ""
+    for sentence in sentences:
+        body = sentence.rstrip()
+        moved.append(before + body)
+        before = sentence[len(body):]
+    if moved:
+        moved[-1] += before
+    return moved
+
+
 @functools.lru_cache(maxsize=4)
-def _shared_tokenizer(vocabulary: Tuple[str, ...], lower_case: bool
-                      ) -> tensorflow_text.FastBertTokenizer:
-    # Building one takes seconds; the train and eval splits' DoFns share it in a worker.
-    return fast_bert_tokenizer(vocabulary, lower_case)
+def shared_tokenizer(tokenizer_path: str, vocab: VocabConfig):
+    """``tokenizers.load_tokenizer``, cached per process.
+
+    Building one takes seconds; the train and eval splits' DoFns in a worker
+    share it, and so do the pipeline's construction and the manifest.
+    """
+    return load_tokenizer(vocab, tokenizer_path)
 
 
 class PackSequences(beam.PTransform):
@@ -137,8 +175,10 @@ class PackSequences(beam.PTransform):
     sha256 of their id and sort each bucket by id, so what crosses document
     boundaries (or supplies random segments B) does not depend on Beam's
     order. The copy number ends every key. Lists hold at most
-    ``PACKED_BATCH_SIZE`` sequences. Counters ``documents_packed`` and
-    ``documents_skipped_no_pair``, followed by ``counter_suffix``.
+    ``PACKED_BATCH_SIZE`` sequences. ``pair_layout`` is the tokenizer's
+    (``"bert"`` or RoBERTa's ``"roberta"``, see ``packing.pair_sequences``).
+    Counters ``documents_packed`` and ``documents_skipped_no_pair``, followed
+    by ``counter_suffix``.
 
     Example:
     >>> docs = [TokenizedDocument("a", [np.array([10, 11])]),
@@ -150,9 +190,10 @@ class PackSequences(beam.PTransform):
                     segment_ids=array([0, 0, 0, 0, 0, 0]), next_sentence_label=0)]
     """
 
-    def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str = ""):
+    def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str = "",
+                 pair_layout: str = "bert"):
         super().__init__()
-        self._fn = _PackFn(config, cls_id, sep_id, counter_suffix)
+        self._fn = _PackFn(config, cls_id, sep_id, counter_suffix, pair_layout)
         self._buckets = config.packing_buckets
         self._alone = config.packing == "sentences"
 
@@ -192,9 +233,11 @@ def packing_bucket(doc_id: str, num_buckets: int) -> int:
 class _PackFn(beam.DoFn):
     """A batch of documents (``sentences``) or a sorted bucket -> lists of packed sequences."""
 
-    def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str):
+    def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str,
+                 pair_layout: str):
         self._config = config
         self._cls_id, self._sep_id = cls_id, sep_id
+        self._pair_layout = pair_layout
         self._packed = Metrics.counter(COUNTER_NAMESPACE, "documents_packed" + counter_suffix)
         self._no_pair = Metrics.counter(COUNTER_NAMESPACE,
                                         "documents_skipped_no_pair" + counter_suffix)
@@ -234,32 +277,38 @@ class _PackFn(beam.DoFn):
                 rng = sequence_rng(config.seed, "pairs", doc.id, copy)
                 for pair in pair_sequences(documents, index, rng, config.max_seq_length,
                                            config.short_seq_prob, config.pair_task,
-                                           self._cls_id, self._sep_id):
+                                           self._cls_id, self._sep_id, self._pair_layout):
                     paired = True
                     yield pair._replace(key=pair.key + (copy,))
             (self._packed if paired else self._no_pair).inc()
 
 
 class _MaskFn(beam.DoFn):
-    """A list of ``PackedSequence`` -> a list of keyed masked-LM records (or unmasked ones)."""
+    """A list of ``PackedSequence`` -> a list of keyed masked-LM records (or unmasked ones).
 
-    def __init__(self, vocabulary: Sequence[str], config: DataConfig, counter_suffix: str):
-        self._vocabulary = "\n".join(vocabulary)  # as in _TokenizeFn
+    Sequences are padded with the tokenizer's pad id (RoBERTa's is 1, its 0 being ``<s>``).
+    """
+
+    def __init__(self, tokenizer_path: str, vocab: VocabConfig, config: DataConfig,
+                 counter_suffix: str):
+        self._path = tokenizer_path
+        self._vocab = vocab
         self._config = config
         self._written = Metrics.counter(COUNTER_NAMESPACE, "sequences_written" + counter_suffix)
         self._masked = Metrics.counter(COUNTER_NAMESPACE, "masked_tokens" + counter_suffix)
 
     def setup(self):
-        vocabulary = self._vocabulary.split("\n")
-        self._vocab_size = len(vocabulary)
-        self._special_ids = [vocabulary.index(token) for token in SPECIAL_TOKENS]
-        self._mask_id = vocabulary.index("[MASK]")
-        self._continuation = np.array([token.startswith("##") for token in vocabulary])
+        tokenizer = shared_tokenizer(self._path, self._vocab)
+        self._vocab_size = len(tokenizer.vocabulary)
+        self._special_ids = tokenizer.special_token_ids()
+        self._mask_id = tokenizer.mask_token_id
+        self._pad_id = tokenizer.pad_token_id
+        self._continuation = word_continuations(self._vocab.tokenizer, tokenizer.vocabulary)
 
     def process(self, sequences: List[PackedSequence]) -> Iterator[List[KeyedRecord]]:
         config = self._config
         length = config.max_seq_length
-        token_ids = np.zeros((len(sequences), length), np.int64)
+        token_ids = np.full((len(sequences), length), self._pad_id, np.int64)
         segment_ids = np.zeros_like(token_ids)
         lengths = np.array([len(s.token_ids) for s in sequences])
         for row, sequence in enumerate(sequences):

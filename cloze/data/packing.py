@@ -10,7 +10,10 @@ split into sentences and tokenized:
   with a ``[SEP]`` between them, until the next sentence would not fit.
 * ``doc_pairs`` (``pair_sequences``, BERT's ``create_instances_from_document``):
   ``[CLS] A [SEP] B [SEP]`` with ``segment_ids`` 1 on B and a pair label,
-  next-sentence (BERT) or sentence-order (ALBERT).
+  next-sentence (BERT) or sentence-order (ALBERT); in RoBERTa's layout
+  ``<s> A </s></s> B </s>`` with ``segment_ids`` 0 throughout.
+
+``cls_id`` and ``sep_id`` are the tokenizer's (``[CLS]``/``[SEP]``, ``<s>``/``</s>``).
 
 Every sequence carries a ``key`` (``str`` and ``int`` parts) that names where
 it starts; the masking stage seeds its random choices from it, and the writer
@@ -126,7 +129,8 @@ class PackedSequence(NamedTuple):
         key: where the sequence comes from, e.g. ``(document id, token offset,
             copy)``; unique within a split.
         token_ids: ``[CLS] ... [SEP]``, int64, not padded.
-        segment_ids: 0 on segment A (and ``[CLS]``), 1 on segment B.
+        segment_ids: 0 on segment A (and ``[CLS]``), 1 on segment B (0 on
+            both in RoBERTa's pair layout).
         next_sentence_label: the pair label of ``doc_pairs``, else 0.
 
     Example:
@@ -218,7 +222,7 @@ def _single_segment(key: Tuple, parts: Sequence[np.ndarray], cls_id: int, sep_id
 
 def pair_sequences(documents: Sequence[TokenizedDocument], index: int, rng: np.random.Generator,
                    max_seq_length: int, short_seq_prob: float, pair_task: str,
-                   cls_id: int, sep_id: int) -> list[PackedSequence]:
+                   cls_id: int, sep_id: int, pair_layout: str = "bert") -> list[PackedSequence]:
     """BERT's segment pairs from ``documents[index]``; the others supply random segments B.
 
     As ``create_instances_from_document`` in google-research/bert: a target
@@ -232,7 +236,8 @@ def pair_sequences(documents: Sequence[TokenizedDocument], index: int, rng: np.r
     document to draw from (or under ``sentence_order``) is cut in two at a
     random token. The pair is trimmed to fit, a token at a time from the front
     or back of the longer segment, as BERT. Keys are ``(document id, pair
-    number)``.
+    number)``. ``pair_layout="roberta"`` packs ``cls A sep sep B sep`` with
+    segment ids 0 (one token more of overhead, so one less for A and B).
 
     Example:
     >>> docs = [TokenizedDocument("a", [np.array([10, 11]), np.array([12, 13])]),
@@ -242,7 +247,7 @@ def pair_sequences(documents: Sequence[TokenizedDocument], index: int, rng: np.r
     >>> [(p.token_ids.tolist(), p.segment_ids.tolist(), p.next_sentence_label) for p in pairs]
     [([2, 12, 13, 3, 10, 11, 3], [0, 0, 0, 0, 1, 1, 1], 1)]
     """
-    max_tokens = max_seq_length - 3
+    max_tokens = max_seq_length - (4 if pair_layout == "roberta" else 3)
     segments = [piece for sentence in documents[index].sentences
                 for piece in _pieces(np.asarray(sentence, dtype=np.int64), max_tokens)]
     others = [i for i in range(len(documents)) if i != index and documents[i].sentences]
@@ -262,7 +267,7 @@ def pair_sequences(documents: Sequence[TokenizedDocument], index: int, rng: np.r
                 i -= unused
                 tokens_a, tokens_b = _truncate_pair(tokens_a, tokens_b, max_tokens, rng)
                 pairs.append(_two_segments((documents[index].id, len(pairs)), tokens_a,
-                                           tokens_b, label, cls_id, sep_id))
+                                           tokens_b, label, cls_id, sep_id, pair_layout))
             chunk = []
         i += 1
     return pairs
@@ -313,7 +318,11 @@ def _truncate_pair(tokens_a: np.ndarray, tokens_b: np.ndarray, max_tokens: int,
 
 
 def _two_segments(key: Tuple, tokens_a: np.ndarray, tokens_b: np.ndarray, label: int,
-                  cls_id: int, sep_id: int) -> PackedSequence:
+                  cls_id: int, sep_id: int, pair_layout: str) -> PackedSequence:
+    if pair_layout == "roberta":
+        token_ids = np.concatenate([[cls_id], tokens_a, [sep_id, sep_id], tokens_b, [sep_id]])
+        return PackedSequence(key, token_ids.astype(np.int64),
+                              np.zeros(len(token_ids), np.int64), label)
     token_ids = np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]])
     segment_ids = np.concatenate([np.zeros(len(tokens_a) + 2, np.int64),
                                   np.ones(len(tokens_b) + 1, np.int64)])

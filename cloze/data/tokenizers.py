@@ -16,6 +16,7 @@ training and the exported SavedModel split text with the same TensorFlow ops.
 ``lower_case`` applies to WordPiece and SentencePiece; byte-level BPE is cased,
 as RoBERTa is.
 """
+import hashlib
 import os
 from typing import Iterable, Iterator, List, Union
 
@@ -32,10 +33,30 @@ from cloze.models.tokenizers.word_piece_tokenizer import WordPieceTokenizer
 
 TOKENIZER_FILES = {"wordpiece": ("vocab.txt",), "sentencepiece": ("spiece.model",),
                    "byte_bpe": ("vocab.json", "merges.txt")}
+# The most lines SentencePiece and byte-level BPE learn from: SentencePiece holds its
+# input in memory (about 100 MB for a million lines of prose).
+MAX_TRAINING_LINES = 1_000_000
 
 
-def load_tokenizer(config: VocabConfig, vocab_dir: str):
-    """The tokenizer ``config.tokenizer`` names, over its files in ``vocab_dir``.
+def tokenizer_files(tokenizer_kind: str, path: str) -> List[str]:
+    """The files of a ``tokenizer_kind`` tokenizer at ``path``, in ``TOKENIZER_FILES`` order.
+
+    ``path`` is a directory holding them under their ``TOKENIZER_FILES``
+    names, or the path of the first one (``vocab.txt``, ``spiece.model``,
+    ``vocab.json``) under any name, the others beside it under theirs.
+
+    Example:
+    >>> tokenizer_files("byte_bpe", "/no/such/dir/roberta.json")
+    ['/no/such/dir/roberta.json', '/no/such/dir/merges.txt']
+    """
+    names = TOKENIZER_FILES[tokenizer_kind]
+    if tf.io.gfile.isdir(path):
+        return [os.path.join(path, name) for name in names]
+    return [path] + [os.path.join(os.path.dirname(path), name) for name in names[1:]]
+
+
+def load_tokenizer(config: VocabConfig, path: str):
+    """The tokenizer ``config.tokenizer`` names, over its files at ``path`` (``tokenizer_files``).
 
     The result has ``tokenize`` (``(batch,)`` strings to ragged int32 ids),
     ``cls_token_id``, ``sep_token_id``, ``mask_token_id``, ``pad_token_id``,
@@ -56,17 +77,41 @@ def load_tokenizer(config: VocabConfig, vocab_dir: str):
     >>> tokenizer.detokenize(tokenizer.tokenize(["lower low"])).numpy().tolist()
     [b'lower low']
     """
-    paths = [os.path.join(vocab_dir, name) for name in TOKENIZER_FILES[config.tokenizer]]
-    missing = [path for path in paths if not tf.io.gfile.exists(path)]
+    paths = tokenizer_files(config.tokenizer, path)
+    missing = [file for file in paths if not tf.io.gfile.exists(file)]
     if missing:
         raise FileNotFoundError(f"vocab.tokenizer={config.tokenizer!r} needs "
                                 f"{', '.join(TOKENIZER_FILES[config.tokenizer])} in "
-                                f"{vocab_dir}; missing: {', '.join(missing)}")
+                                f"{path}; missing: {', '.join(missing)}")
     if config.tokenizer == "wordpiece":
         return WordPieceTokenizer(paths[0], lowercase=config.lower_case)
     if config.tokenizer == "sentencepiece":
         return SentencePieceTokenizer(paths[0], layout="albert", lowercase=config.lower_case)
     return BytePairTokenizer(*paths)
+
+
+def copy_tokenizer(tokenizer_kind: str, source: str, destination: str) -> List[str]:
+    """Copies the tokenizer files at ``source`` to ``destination`` (both as ``tokenizer_files``).
+
+    Returns the paths written.
+    """
+    written = tokenizer_files(tokenizer_kind, destination)
+    tf.io.gfile.makedirs(os.path.dirname(written[0]))
+    for source_file, destination_file in zip(tokenizer_files(tokenizer_kind, source), written):
+        tf.io.gfile.copy(source_file, destination_file, overwrite=True)
+    return written
+
+
+def tokenizer_sha256(tokenizer_kind: str, path: str) -> str:
+    """sha256 of the tokenizer files at ``path``, read one after the other.
+
+    For WordPiece, the sha256 of ``vocab.txt``.
+    """
+    digest = hashlib.sha256()
+    for file in tokenizer_files(tokenizer_kind, path):
+        with tf.io.gfile.GFile(file, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
 
 
 def word_continuations(tokenizer_kind: str, vocabulary: List[str]) -> np.ndarray:
@@ -126,7 +171,7 @@ def learn_tokenizer(config: VocabConfig, texts: Union[str, Iterable[str]],
     path = os.path.join(out_dir, TOKENIZER_FILES["sentencepiece"][0])
     # SentencePiece's trainer refuses empty sentences.
     proto = train_sentence_piece((line for line in lines if line.strip()), config.vocab_size,
-                                 layout="albert")
+                                 layout="albert", input_sentence_size=MAX_TRAINING_LINES)
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(proto)
     return [path]

@@ -81,14 +81,19 @@ def cmd_compile(args) -> int:
 def cmd_train(args) -> int:
     import os
 
+    from cloze.training.callbacks import PREEMPTED_EXIT_CODE, TrainingPreempted
     from cloze.training.trainer import TrainingOutputs, train
 
     config = build_config(args)
     out = os.path.abspath(args.output)
-    result = train(config, args.train, args.eval, args.vocab,
-                   TrainingOutputs(serving_dir=os.path.join(out, "serving"),
-                                   preset_dir=os.path.join(out, "preset"),
-                                   log_dir=os.path.join(out, "logs")))
+    try:
+        result = train(config, args.train, args.eval, args.vocab,
+                       TrainingOutputs(serving_dir=os.path.join(out, "serving"),
+                                       preset_dir=os.path.join(out, "preset"),
+                                       log_dir=os.path.join(out, "logs")))
+    except TrainingPreempted as preempted:  # checkpointed: the same command resumes
+        print(f"cloze train: {preempted}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
     print(f"\nSavedModel:  {out}/serving\nPreset:      {out}/preset\nReport:      "
           f"{out}/logs/training_report.png")
     print(f"Train loss:  {result.history['loss'][0]:.3f} -> {result.train_loss:.3f}")
@@ -152,7 +157,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", action="append", default=[],
                         help="corpus file, directory or glob (repeatable); default: the built-in "
                              "corpus of Python standard-library docstrings and comments")
-    parser.add_argument("--vocab-file", help="use this vocab.txt instead of learning one")
+    parser.add_argument("--vocab-file", help="use this tokenizer instead of learning one: a "
+                             "vocab.txt, spiece.model or vocab.json (merges.txt beside it), as "
+                             "vocab.tokenizer says")
     parser.add_argument("--config", help="JSON file with PipelineConfig fields")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override one config field, e.g. train.train_steps=200 or "
@@ -196,7 +203,9 @@ def make_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train on TFRecord shards (resumable) to model + preset")
     train.add_argument("--train", required=True, help="glob of training shards")
     train.add_argument("--eval", default="", help="glob of eval shards (optional)")
-    train.add_argument("--vocab", required=True, help="the vocab.txt the shards were made with")
+    train.add_argument("--vocab", required=True,
+                       help="the tokenizer the shards were made with: vocab.txt, spiece.model "
+                            "or vocab.json (merges.txt beside it), or their directory")
     train.add_argument("--output", default="cloze_train", help="output directory; rerun with "
                                                                 "the same one to resume")
     train.add_argument("--config", help="JSON file with PipelineConfig fields")

@@ -6,7 +6,6 @@ from typing import Dict, Optional, Sequence
 
 from tfx import v1 as tfx
 
-from cloze.components.artifacts import VOCABULARY_FILE
 from cloze.components.counts import read_counts
 from cloze.components.evaluator import METRICS_FILE
 from cloze.components.pusher import PUSH_FILE
@@ -14,6 +13,7 @@ from cloze.components.trainer import PRESET_DIR
 from cloze.config import PipelineConfig
 from cloze.data.corpus import corpus_fingerprint
 from cloze.data.default_corpus import write_default_corpus
+from cloze.data.tokenizers import tokenizer_files
 from cloze.pipeline.outputs import latest_outputs
 from cloze.pipeline.pipeline import SERVING_DIR, create_pipeline
 from cloze.training.trainer import RESULT_FILE, TrainingResult
@@ -118,11 +118,16 @@ def run_local(config: PipelineConfig, output_dir: str,
     os.makedirs(output_dir, exist_ok=True)
     config = with_default_corpus(config, output_dir)
     tfx.orchestration.LocalDagRunner().run(local_pipeline(config, output_dir, beam_pipeline_args))
-    return summarize(os.path.join(output_dir, METADATA_FILE), config.name)
+    return summarize(os.path.join(output_dir, METADATA_FILE), config.name,
+                     config.vocab.tokenizer)
 
 
-def summarize(metadata_path: str, pipeline_name: str) -> RunSummary:
-    """Reads the newest outputs of each component from ML Metadata."""
+def summarize(metadata_path: str, pipeline_name: str, tokenizer: str = "wordpiece"
+              ) -> RunSummary:
+    """Reads the newest outputs of each component from ML Metadata.
+
+    ``vocabulary_file`` is the first file of the ``tokenizer`` (``VocabConfig.tokenizer``).
+    """
     def output(component_id: str, key: str) -> str:
         return latest_outputs(metadata_path, pipeline_name, component_id)[key][0]
 
@@ -141,7 +146,7 @@ def summarize(metadata_path: str, pipeline_name: str) -> RunSummary:
             push = json.load(f)
     return RunSummary(
         examples_dir=examples_dir,
-        vocabulary_file=os.path.join(output("VocabularyGen", "vocabulary"), VOCABULARY_FILE),
+        vocabulary_file=tokenizer_files(tokenizer, output("VocabularyGen", "vocabulary"))[0],
         serving_dir=os.path.join(model_dir, "Format-Serving"),
         preset_dir=os.path.join(model_dir, PRESET_DIR),
         model_run_dir=model_run_dir,

@@ -1,5 +1,6 @@
 """The one training core behind the TFX Trainer's ``run_fn`` and ``cloze train``."""
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -12,9 +13,9 @@ import keras
 import tensorflow as tf
 
 from cloze.config import ConfigError, PipelineConfig, TrainConfig
-from cloze.data.wordpiece import read_vocabulary
+from cloze.data.tokenizers import load_tokenizer
 from cloze.export.saved_model import export_saved_model
-from cloze.models import MaskedLM, MaskedLMPreprocessor, WordPieceTokenizer
+from cloze.models import MaskedLM, MaskedLMPreprocessor
 from cloze.models.backbones.backbone import Backbone
 from cloze.models.optimizers import NO_DECAY_PATTERN, WarmupLinearDecay, adamw
 from cloze.training.callbacks import Resilience, Throughput, TrainingPreempted
@@ -95,9 +96,17 @@ class Schedule:
                    checkpoint_every=unit * math.ceil(every / unit))
 
 
-def build_task(config: PipelineConfig, vocabulary) -> MaskedLM:
-    """A ``MaskedLM`` for the config: continued from ``train.init_preset``, or fresh."""
-    tokenizer = WordPieceTokenizer(vocabulary, lowercase=config.vocab.lower_case)
+def build_task(config: PipelineConfig, vocabulary: str) -> MaskedLM:
+    """A ``MaskedLM`` for the config: continued from ``train.init_preset``, or fresh.
+
+    ``vocabulary`` holds the tokenizer the shards were made with,
+    ``config.vocab.tokenizer`` (``cloze.data.tokenizers.tokenizer_files``: a
+    ``vocab.txt``, ``spiece.model``, ``vocab.json`` with ``merges.txt``
+    beside it, or their directory). A fresh backbone that takes a
+    ``pad_token_id`` (RoBERTa's numbers positions around it) gets the
+    tokenizer's, unless ``model.options`` sets one.
+    """
+    tokenizer = load_tokenizer(config.vocab, vocabulary)
     preprocessor = MaskedLMPreprocessor(
         tokenizer, sequence_length=config.data.max_seq_length,
         mask_selection_rate=config.data.masked_lm_prob,
@@ -113,9 +122,11 @@ def build_task(config: PipelineConfig, vocabulary) -> MaskedLM:
             raise ConfigError(f"model.backbone={config.model.backbone!r} is not a Cloze backbone; "
                               f"expected a class name such as 'BertBackbone'.")
         model = dataclasses.asdict(config.model)
+        pad = ({"pad_token_id": tokenizer.pad_token_id}
+               if "pad_token_id" in inspect.signature(backbone_cls).parameters else {})
         backbone = backbone_cls(vocabulary_size=tokenizer.vocabulary_size(),
                                 **{k: v for k, v in model.items() if k not in ("backbone", "options")},
-                                **{**FROM_SCRATCH_OPTIONS.get(config.model.backbone, {}),
+                                **{**FROM_SCRATCH_OPTIONS.get(config.model.backbone, {}), **pad,
                                    **config.model.options}, dtype=policy)
     return MaskedLM(backbone, preprocessor)
 
@@ -142,11 +153,18 @@ def check_inputs(config: PipelineConfig, train_pattern: str, vocabulary: str, ta
     """Catches what would fail mid-run, before the first step, naming what is wrong."""
     files = matching_files(train_pattern)
     backbone = task.backbone
-    vocabulary_size = len(read_vocabulary(vocabulary))
+    tokenizer = task.preprocessor.tokenizer
+    vocabulary_size = tokenizer.vocabulary_size()
     if backbone.vocabulary_size != vocabulary_size:
         raise ConfigError(f"the backbone has vocabulary_size={backbone.vocabulary_size} but "
                           f"{vocabulary} holds {vocabulary_size} tokens; train with the "
                           f"vocabulary the backbone was trained with.")
+    pad_token_id = backbone.get_config().get("pad_token_id", tokenizer.pad_token_id)
+    if pad_token_id != tokenizer.pad_token_id:
+        raise ConfigError(f"the backbone pads with pad_token_id={pad_token_id} but the "
+                          f"vocab.tokenizer={config.vocab.tokenizer!r} tokenizer at {vocabulary} "
+                          f"pads with {tokenizer.pad_token_id}; set model.options.pad_token_id="
+                          f"{tokenizer.pad_token_id} or train with the backbone's tokenizer.")
     if config.data.max_seq_length > backbone.max_sequence_length:
         raise ConfigError(f"data.max_seq_length={config.data.max_seq_length} exceeds the "
                           f"backbone's max_sequence_length={backbone.max_sequence_length}.")

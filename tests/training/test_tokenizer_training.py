@@ -4,8 +4,9 @@ import subprocess
 import sys
 
 import apache_beam as beam
+import pytest
 
-from cloze.config import CorpusConfig, PipelineConfig
+from cloze.config import ConfigError, CorpusConfig, PipelineConfig
 from cloze.data.default_corpus import write_default_corpus
 from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
 from cloze.data.tokenizers import load_tokenizer
@@ -62,3 +63,17 @@ def test_a_roberta_trained_on_byte_bpe_shards_fills_masks_with_words_in_a_fresh_
     assert fills["masks"] == 1 and not fills["cloze_loaded"]
     assert fills["tokens"] == [display_tokens(tokenizer)[i] for i in fills["ids"]]
     assert not any(token.startswith("Ġ") and token.strip("Ġ") for token in fills["tokens"])
+
+
+def test_a_backbone_padding_with_another_id_than_the_tokenizer_is_refused(
+        shards, training_config, tmp_path):
+    train_pattern, eval_pattern, vocab = shards
+    config = training_config()
+    config = PipelineConfig.from_dict({**config.to_dict(), "model": {
+        **config.to_dict()["model"], "backbone": "RobertaBackbone",
+        "options": {"pad_token_id": 1}}})
+
+    with pytest.raises(ConfigError, match=r"pad_token_id=1 but the vocab.tokenizer='wordpiece' "
+                                          r"tokenizer at .* pads with 0"):
+        train(config, train_pattern, eval_pattern, vocab,
+              TrainingOutputs(str(tmp_path / "s"), str(tmp_path / "p"), str(tmp_path / "l")))
