@@ -69,15 +69,16 @@ def matching_files(file_pattern: str) -> list:
 
 
 def masked_lm_dataset(file_pattern, config: DataConfig, batch_size: int, training: bool,
-                      seed: int = 0, skip_batches: int = 0,
-                      mask_generator=None) -> tf.data.Dataset:
+                      seed: int = 0, skip_batches: int = 0, mask_generator=None,
+                      input_names=None) -> tf.data.Dataset:
     """Batches of ``(inputs, labels, sample_weights)`` with static shapes.
 
     Training data is shuffled (seeded, so the order is the same every run) and
     repeated, and ``skip_batches`` resumes it where an interrupted run stopped;
     eval data is read once in order. Shards are read in parallel, batches
     prefetched. Unmasked records need ``mask_generator`` (a
-    ``MaskedLMMaskGenerator``).
+    ``MaskedLMMaskGenerator``). ``input_names`` keeps only those model inputs
+    (a backbone without segment embeddings takes no ``segment_ids``).
 
     Example:
     >>> from cloze.config import DataConfig
@@ -103,9 +104,15 @@ def masked_lm_dataset(file_pattern, config: DataConfig, batch_size: int, trainin
     if skip_batches:
         batches = batches.skip(skip_batches)
     spec = layout.feature_spec(config)
-    return (batches
-            .map(lambda r: layout.to_model_inputs(tf.io.parse_example(r, spec), mask_generator),
-                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def model_batch(records):
+        inputs, labels, weights = layout.to_model_inputs(tf.io.parse_example(records, spec),
+                                                         mask_generator)
+        if input_names is not None:
+            inputs = {name: inputs[name] for name in input_names}
+        return inputs, labels, weights
+
+    return (batches.map(model_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
 
 

@@ -183,12 +183,12 @@ def check_inputs(config: PipelineConfig, train_pattern: str, vocabulary: str, ta
                           f"{config.train.distribution!r}.")
 
 
-def _eval_dataset(pattern, config: PipelineConfig, mask_generator):
+def _eval_dataset(pattern, config: PipelineConfig, mask_generator, input_names):
     """The eval batches and their count (None when the eval split is empty)."""
     if not tf.io.gfile.glob(pattern):
         return None, 0
     dataset = masked_lm_dataset(pattern, config.data, config.train.batch_size, training=False,
-                                mask_generator=mask_generator)
+                                mask_generator=mask_generator, input_names=input_names)
     if config.train.eval_steps:
         dataset = dataset.take(config.train.eval_steps)
     batches = sum(1 for _ in dataset)
@@ -235,8 +235,8 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
     checkpoint = TrainingCheckpoint(outputs.checkpoints)
     state = checkpoint.restore(task)
     start, history = state["batches"], state["history"]
-    mask_generator = task.preprocessor.mask_generator
-    eval_data, eval_batches = _eval_dataset(eval_pattern, config, mask_generator)
+    mask_generator, input_names = task.preprocessor.mask_generator, list(task.input)
+    eval_data, eval_batches = _eval_dataset(eval_pattern, config, mask_generator, input_names)
     # Distributed eval splits batches across replicas; let it run to the end of the data.
     eval_steps = None if replicated else eval_batches or None
     resilience = Resilience(checkpoint, start, schedule.total, schedule.steps_per_epoch,
@@ -248,7 +248,7 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
                   flush=True)
         train_data = masked_lm_dataset(train_pattern, config.data, train_config.batch_size,
                                        training=True, seed=train_config.seed, skip_batches=start,
-                                       mask_generator=mask_generator)
+                                       mask_generator=mask_generator, input_names=input_names)
         started = time.perf_counter()
         task.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
                  epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
