@@ -1,10 +1,22 @@
 """The Airflow DAG module: importable without Airflow; with Airflow, one task per component."""
 import importlib
 import json
+import logging
 
 import pytest
 
 import cloze.pipeline.airflow_dag as airflow_dag
+
+
+@pytest.fixture(scope="module", autouse=True)
+def restore_root_logging():
+    """Importing Airflow configures the root logger (INFO, to stdout); later tests and
+    doctests compare what they print, so the module leaves it as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
