@@ -86,7 +86,7 @@ class TokenizePackMask(beam.PTransform):
                     self._path, self._vocab, config.packing != "sentences", self._suffix))
                 | "Pack" >> PackSequences(config, tokenizer.cls_token_id, tokenizer.sep_token_id,
                                           self._suffix,
-                                          pair_layout=getattr(tokenizer, "pair_layout", "bert"))
+                                          pair_layout=tokenizer.pair_layout)
                 | "Mask" >> beam.ParDo(_MaskFn(self._path, self._vocab, config, self._suffix)))
 
 

@@ -114,8 +114,7 @@ class MaskedLMPreprocessor(keras.layers.Layer):
         With ``second_ids``, packs pairs in the tokenizer's layout, trimming the
         longer segment first (round robin) to fit ``sequence_length``.
         """
-        # WordPieceTokenizer has no pair_layout: it is BERT's.
-        roberta = getattr(self.tokenizer, "pair_layout", "bert") == "roberta"
+        roberta = self.tokenizer.pair_layout == "roberta"
         sep = self.tokenizer.sep_token_id
         if second_ids is None:
             segments = [token_ids[:, : self.sequence_length - 2]]

@@ -1,4 +1,5 @@
-"""What the SentencePiece and byte-level BPE tokenizers share: a vocabulary, special tokens."""
+"""What the WordPiece, SentencePiece and byte-level BPE tokenizers share: a vocabulary,
+special tokens by role, and how pairs are packed."""
 import keras
 import tensorflow as tf
 

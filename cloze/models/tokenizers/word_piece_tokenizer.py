@@ -6,12 +6,17 @@ import tensorflow as tf
 
 from cloze.config import SPECIAL_TOKENS
 from cloze.data.wordpiece import fast_bert_tokenizer, read_vocabulary, write_vocabulary
+from cloze.models.tokenizers.tokenizer import SPECIAL_ROLES, VocabularyTokenizer
 
 VOCABULARY_FILE = "vocabulary.txt"
 
 
+# BERT's special tokens by role, in the order of ``SPECIAL_TOKENS``.
+WORDPIECE_SPECIAL_TOKENS = dict(zip(SPECIAL_ROLES, SPECIAL_TOKENS))
+
+
 @keras.saving.register_keras_serializable(package="cloze")
-class WordPieceTokenizer(keras.layers.Layer):
+class WordPieceTokenizer(VocabularyTokenizer):
     """Splits text into WordPiece ids with BERT's normalisation, entirely in-graph.
 
     The vocabulary is saved as an asset (``assets/tokenizer/vocabulary.txt`` in a
@@ -30,57 +35,18 @@ class WordPieceTokenizer(keras.layers.Layer):
     """
 
     def __init__(self, vocabulary=None, lowercase=True, **kwargs):
-        kwargs.setdefault("dtype", "int32")
-        super().__init__(**kwargs)
+        super().__init__(pair_layout="bert", **kwargs)
         self.lowercase = lowercase
-        self.vocabulary = None
         if vocabulary is not None:
-            self.set_vocabulary(vocabulary)
+            self.set_wordpiece_vocabulary(vocabulary)
 
-    def set_vocabulary(self, vocabulary):
-        if isinstance(vocabulary, str):
-            vocabulary = read_vocabulary(vocabulary)
-        missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
-        if missing:
-            raise ValueError(f"vocabulary lacks the special token(s) {missing}.")
-        self.vocabulary = list(vocabulary)
-        self._token_to_id = {token: i for i, token in enumerate(self.vocabulary)}
+    def set_wordpiece_vocabulary(self, vocabulary) -> None:
+        """Takes a token list or a ``vocab.txt`` path and builds the tf-text tokenizer."""
+        source = vocabulary if isinstance(vocabulary, str) else None
+        if source:
+            vocabulary = read_vocabulary(source)
+        self.set_vocabulary(list(vocabulary), WORDPIECE_SPECIAL_TOKENS, source)
         self._tokenizer = fast_bert_tokenizer(self.vocabulary, self.lowercase)
-
-    def _require_vocabulary(self):
-        if self.vocabulary is None:
-            raise ValueError("WordPieceTokenizer has no vocabulary yet; pass one or load a preset.")
-
-    def vocabulary_size(self) -> int:
-        self._require_vocabulary()
-        return len(self.vocabulary)
-
-    def token_to_id(self, token: str) -> int:
-        self._require_vocabulary()
-        return self._token_to_id[token]
-
-    def id_to_token(self, token_id: int) -> str:
-        self._require_vocabulary()
-        return self.vocabulary[int(token_id)]
-
-    @property
-    def pad_token_id(self):
-        return self.token_to_id("[PAD]")
-
-    @property
-    def cls_token_id(self):
-        return self.token_to_id("[CLS]")
-
-    @property
-    def sep_token_id(self):
-        return self.token_to_id("[SEP]")
-
-    @property
-    def mask_token_id(self):
-        return self.token_to_id("[MASK]")
-
-    def special_token_ids(self):
-        return [self.token_to_id(t) for t in SPECIAL_TOKENS]
 
     def tokenize(self, texts) -> tf.RaggedTensor:
         """``(batch,)`` strings to a ``(batch, None)`` ragged int32 tensor of ids."""
@@ -88,15 +54,12 @@ class WordPieceTokenizer(keras.layers.Layer):
         ids = self._tokenizer.tokenize(tf.convert_to_tensor(texts, tf.string))
         return tf.cast(ids, tf.int32)
 
-    def call(self, inputs):
-        return self.tokenize(inputs)
-
     def save_assets(self, asset_dir: str) -> None:
         self._require_vocabulary()
         write_vocabulary(self.vocabulary, os.path.join(asset_dir, VOCABULARY_FILE))
 
     def load_assets(self, asset_dir: str) -> None:
-        self.set_vocabulary(os.path.join(asset_dir, VOCABULARY_FILE))
+        self.set_wordpiece_vocabulary(os.path.join(asset_dir, VOCABULARY_FILE))
 
     def get_config(self):
         config = super().get_config()
