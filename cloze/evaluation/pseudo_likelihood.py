@@ -47,10 +47,11 @@ def pseudo_log_likelihood(model, preprocessor, texts):
     masked = tf.tensor_scatter_nd_update(
         tf.gather(token_ids, rows), tf.stack([copies, positions], axis=1),
         tf.fill(tf.shape(rows), tf.cast(preprocessor.tokenizer.mask_token_id, token_ids.dtype)))
-    logits = model({"token_ids": masked,
-                    "segment_ids": tf.gather(inputs["segment_ids"], rows),
-                    "padding_mask": tf.gather(inputs["padding_mask"], rows),
-                    "mask_positions": positions[:, tf.newaxis]}, training=False)[:, 0, :]
+    logits = model(model.select_inputs({
+        "token_ids": masked,
+        "segment_ids": tf.gather(inputs["segment_ids"], rows),
+        "padding_mask": tf.gather(inputs["padding_mask"], rows),
+        "mask_positions": positions[:, tf.newaxis]}), training=False)[:, 0, :]
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
     token_log_probs = tf.gather(log_probs, originals, batch_dims=1)
     correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=originals.dtype),

@@ -163,7 +163,8 @@ def export_saved_model(task, export_dir: str) -> str:
     archive.track(task)
 
     def logits(inputs):
-        return {"logits": task(checked_inputs(inputs, **limits), training=False)}
+        return {"logits": task(task.select_inputs(checked_inputs(inputs, **limits)),
+                               training=False)}
 
     archive.add_endpoint(
         SERVING_SIGNATURE, lambda *tensors: logits(dict(zip(MODEL_INPUTS, tensors))),

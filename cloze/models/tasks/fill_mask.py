@@ -46,7 +46,7 @@ def fill_mask(model, preprocessor, texts, top_k=5, num_masks=8):
         texts = tf.strings.regex_replace(texts, re.escape(MASK), mask_token)
     inputs = preprocessor.encode_masked_text(texts, num_masks=num_masks)
     mask_weights = inputs.pop("mask_weights")
-    logits = model(inputs, training=False)
+    logits = model(model.select_inputs(inputs), training=False)
     scores, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k=top_k)
     vocabulary = tf.constant(display_tokens(tokenizer))
     return {"tokens": tf.gather(vocabulary, ids), "ids": ids, "scores": scores,

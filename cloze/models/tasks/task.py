@@ -42,6 +42,10 @@ class Task(keras.Model):
         """The task's own layer on top of the backbone; ``task.weights.h5`` holds its weights."""
         raise NotImplementedError
 
+    def select_inputs(self, inputs: dict) -> dict:
+        """The entries of ``inputs`` that this task takes (RoBERTa's take no ``segment_ids``)."""
+        return {name: inputs[name] for name in self.input}
+
     def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
         """``"auto"``: AdamW (no decay on norms and biases) whose learning rate warms up
         over the first 10% of the steps of the first ``fit`` to 5e-5 and then decays
