@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import typing
 from typing import Any, Dict, Optional, Tuple
@@ -425,6 +426,36 @@ class PipelineConfig:
     @classmethod
     def from_json(cls, text: str) -> "PipelineConfig":
         return cls.from_dict(json.loads(text))
+
+    def with_absolute_paths(self, base_dir: str) -> "PipelineConfig":
+        """This config with its relative local paths made absolute against ``base_dir``.
+
+        ``corpus.paths``, ``vocab.vocab_file``, ``serving.push_base``, and
+        ``train.init_preset`` when it names a directory under ``base_dir`` (not
+        a built-in preset name or an ``hf://`` handle). Paths with a scheme
+        (``gs://``) and absolute paths stay as they are. A scheduled run's
+        steps start in other directories, so ``cloze`` resolves against the
+        working directory and the Airflow DAG against its config file's.
+
+        Example:
+        >>> config = PipelineConfig(corpus=CorpusConfig(paths=("texts/", "gs://b/t")))
+        >>> config.with_absolute_paths("/home/me").corpus.paths
+        ('/home/me/texts/', 'gs://b/t')
+        """
+        def absolute(path):
+            local = path is not None and "://" not in path
+            return os.path.join(base_dir, path) if local else path
+
+        preset = self.train.init_preset
+        if preset is not None and os.path.isdir(absolute(preset)):
+            preset = absolute(preset)
+        return dataclasses.replace(
+            self,
+            corpus=dataclasses.replace(self.corpus,
+                                       paths=tuple(absolute(p) for p in self.corpus.paths)),
+            vocab=dataclasses.replace(self.vocab, vocab_file=absolute(self.vocab.vocab_file)),
+            train=dataclasses.replace(self.train, init_preset=preset),
+            serving=dataclasses.replace(self.serving, push_base=absolute(self.serving.push_base)))
 
 
 def _from_dict(cls, values: dict, prefix: str):

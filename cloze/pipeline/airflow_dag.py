@@ -4,6 +4,7 @@ Copy or link this file into Airflow's ``dags/`` folder and set, for the schedule
 and the workers:
 
 * ``CLOZE_CONFIG``: a JSON file of ``PipelineConfig`` fields; ``corpus.paths`` is required;
+  relative local paths in it are taken relative to the file's directory;
 * ``CLOZE_OUTPUT``: the directory for the pipeline root, ``metadata.sqlite`` and
   the ``serving/`` push base unless ``serving.push_base`` names another (as
   ``cloze run --output``), shared by the workers;
@@ -44,14 +45,27 @@ def create_dag(config: PipelineConfig, output_dir: str, schedule: str = "@daily"
     return runner.run(local_pipeline(config, output_dir))
 
 
+def config_from_file(config_file: str) -> PipelineConfig:
+    """The ``PipelineConfig`` of JSON file ``config_file``, relative paths taken from its directory.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "config.json"
+    >>> _ = path.write_text('{"corpus": {"paths": ["texts/"]}}')
+    >>> config_from_file(str(path)).corpus.paths == (str(path.parent / "texts") + "/",)
+    True
+    """
+    with open(config_file, encoding="utf-8") as f:
+        config = PipelineConfig.from_json(f.read())
+    return config.with_absolute_paths(os.path.dirname(os.path.abspath(config_file)))
+
+
 def dag_from_environment():
     """The DAG the environment describes, or None when ``CLOZE_CONFIG`` is unset."""
     config_file = os.environ.get(CONFIG_ENV)
     if not config_file:
         return None
-    with open(config_file, encoding="utf-8") as f:
-        config = PipelineConfig.from_json(f.read())
-    return create_dag(config, os.path.abspath(os.environ.get(OUTPUT_ENV, "cloze_output")),
+    return create_dag(config_from_file(config_file), os.path.abspath(os.environ.get(OUTPUT_ENV, "cloze_output")),
                       os.environ.get(SCHEDULE_ENV, "@daily"))
 
 

@@ -2,6 +2,7 @@
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import List, Optional
@@ -43,7 +44,7 @@ def build_config(args) -> PipelineConfig:
         values.setdefault("serving", {})["model_name"] = args.model_name
     if getattr(args, "push_base", None):
         values.setdefault("serving", {})["push_base"] = args.push_base
-    return PipelineConfig.from_dict(values)
+    return PipelineConfig.from_dict(values).with_absolute_paths(os.getcwd())
 
 
 def print_fills(masker, texts: List[str], top_k: int) -> None:

@@ -40,6 +40,16 @@ def test_without_cloze_config_the_module_defines_no_dag(monkeypatch):
     assert importlib.reload(airflow_dag).DAG is None
 
 
+def test_relative_paths_in_the_config_file_are_taken_from_its_directory(tmp_path):
+    config_file = tmp_path / "conf" / "config.json"
+    config_file.parent.mkdir()
+    config_file.write_text(json.dumps({"corpus": {"paths": ["texts", "gs://b/t"]},
+                                       "serving": {"push_base": "../models"}}))
+    config = airflow_dag.config_from_file(str(config_file))
+    assert config.corpus.paths == (str(tmp_path / "conf" / "texts"), "gs://b/t")
+    assert config.serving.push_base == str(tmp_path / "conf" / "../models")
+
+
 def test_dag_has_a_task_per_component_in_pipeline_order(cloze_environment):
     dag = importlib.reload(airflow_dag).DAG
     assert dag.dag_id == "cloze_daily"

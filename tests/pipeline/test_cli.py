@@ -15,13 +15,16 @@ def test_help_lists_every_subcommand_with_one_line():
         assert any(line.strip().startswith(command) for line in result.stdout.splitlines())
 
 
-def test_set_overrides_and_shortcuts_build_the_config(tmp_path):
+def test_set_overrides_and_shortcuts_build_the_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     args = make_parser().parse_args([
-        "run", "--corpus", "a/", "--corpus", "b.jsonl", "--vocab-file", "v.txt",
-        "--set", "train.train_steps=7", "--set", "corpus.on_invalid_utf8=skip"])
+        "run", "--corpus", "a/", "--corpus", "gs://b/c.jsonl", "--vocab-file", "v.txt",
+        "--push-base", "served", "--set", "train.train_steps=7",
+        "--set", "corpus.on_invalid_utf8=skip"])
     config = build_config(args)
-    assert config.corpus.paths == ("a/", "b.jsonl")
-    assert config.vocab.vocab_file == "v.txt"
+    assert config.corpus.paths == (f"{tmp_path}/a/", "gs://b/c.jsonl")
+    assert config.vocab.vocab_file == f"{tmp_path}/v.txt"
+    assert config.serving.push_base == f"{tmp_path}/served"
     assert config.train.train_steps == 7
     assert config.corpus.on_invalid_utf8 == "skip"
 
