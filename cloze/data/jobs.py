@@ -241,7 +241,8 @@ def _write_examples(documents: dict[str, beam.PCollection], vocab_path: str, voc
     for split, split_documents in documents.items():
         _ = (split_documents
              | f"TokenizePackMask{split.title()}" >> TokenizePackMask(
-                 vocab_path, vocab, config, counter_suffix=f"_{split}")
+                 vocab_path, vocab, config, spill_dir=_split_uri(output_uri, split),
+                 counter_suffix=f"_{split}")
              | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split),
                                                       config.num_shards))
 

@@ -3,7 +3,7 @@
 ``TokenizePackMask`` reads like the data flow: ``Tokenize`` (batched TF op,
 sentence by sentence) -> ``Pack`` (``DataConfig.packing``, see ``packing``) ->
 ``Mask`` (``masking``, batched numpy) -> lists of keyed records for
-``shards.WriteShards``.
+``shards.WriteShards``. Packing buckets are sorted on disk (``sorted_runs``).
 """
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import functools
 import hashlib
 import itertools
 import json
-from typing import Iterable, Iterator, List, Tuple
+from typing import Iterable, Iterator, List, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
-import tensorflow as tf
 from apache_beam.metrics.metric import Metrics
 
 from cloze.config import DataConfig, VocabConfig
@@ -26,7 +25,8 @@ from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocumen
                                 pack_full_sentences, pair_sequences)
 from cloze.data.sentences import split_sentences
 from cloze.data.shards import KeyedRecord, keyed_record
-from cloze.data.tokenizers import load_tokenizer, word_continuations
+from cloze.data.sorted_runs import SPILL_BUDGET_BYTES, SpillSortedRuns, merge_runs
+from cloze.data.tokenizers import batch_token_ids, load_tokenizer, word_continuations
 
 
 # The counters of TokenizePackMask (each followed by its counter_suffix).
@@ -47,7 +47,8 @@ class TokenizePackMask(beam.PTransform):
     and ``pad`` and the special tokens that are never masked. Random choices
     are seeded by ``config.seed`` and each sequence's key (see ``packing``),
     so the output depends on the seed and the documents only, not on how Beam
-    batches them. Counters, each name followed by ``counter_suffix``:
+    batches them. ``spill_dir`` and ``spill_budget_bytes`` are
+    ``PackSequences``'. Counters, each name followed by ``counter_suffix``:
     ``documents_tokenized`` (every document in) = ``documents_packed`` +
     ``documents_skipped_no_tokens`` + ``documents_skipped_no_pair``
     (``doc_pairs`` only: a one-token document with nothing to pair with);
@@ -63,19 +64,23 @@ class TokenizePackMask(beam.PTransform):
     >>> config = DataConfig(8, 2, packing="sentences")
     >>> with beam.Pipeline() as p:  # 8 tokens need two sequences of length 8, "C" one
     ...     _ = (p | beam.Create(documents)
-    ...          | TokenizePackMask(vocab_path, VocabConfig(lower_case=True), config)
+    ...          | TokenizePackMask(vocab_path, VocabConfig(lower_case=True), config,
+    ...                             spill_dir=tempfile.mkdtemp())
     ...          | beam.FlatMap(list)
     ...          | beam.combiners.Count.Globally() | beam.Map(print))
     3
     """
 
     def __init__(self, tokenizer_path: str, vocab: VocabConfig, config: DataConfig,
-                 counter_suffix: str = ""):
+                 spill_dir: str, counter_suffix: str = "",
+                 spill_budget_bytes: int = SPILL_BUDGET_BYTES):
         super().__init__()
         self._path = tokenizer_path
         self._vocab = vocab
         self._config = config
+        self._spill_dir = spill_dir
         self._suffix = counter_suffix
+        self._budget = spill_budget_bytes
 
     def expand(self, documents):
         config = self._config
@@ -85,8 +90,9 @@ class TokenizePackMask(beam.PTransform):
                 | "Tokenize" >> beam.ParDo(_TokenizeFn(
                     self._path, self._vocab, config.packing != "sentences", self._suffix))
                 | "Pack" >> PackSequences(config, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                                          self._suffix,
-                                          pair_layout=tokenizer.pair_layout)
+                                          self._spill_dir, self._suffix,
+                                          pair_layout=tokenizer.pair_layout,
+                                          spill_budget_bytes=self._budget)
                 | "Mask" >> beam.ParDo(_MaskFn(self._path, self._vocab, config, self._suffix)))
 
 
@@ -103,12 +109,8 @@ class _TokenizeFn(beam.DoFn):
                                           "documents_skipped_no_tokens" + counter_suffix)
 
     def setup(self):
-        self._tokenizer = shared_tokenizer(self._path, self._vocab)
-
-    def _token_ids(self, texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
-        """The token ids of ``texts``, flat, and their row splits: the one tokenizer call."""
-        token_ids = self._tokenizer.tokenize(tf.constant(texts, tf.string))
-        return token_ids.values.numpy(), token_ids.row_splits.numpy()
+        # The token ids of a list of texts, flat, and their row splits.
+        self._token_ids = batch_token_ids(shared_tokenizer(self._path, self._vocab))
 
     def _sentences(self, text: str) -> List[str]:
         if not self._by_sentence:
@@ -172,51 +174,62 @@ class PackSequences(beam.PTransform):
 
     ``sentences`` packs each document alone. ``full_sentences`` and
     ``doc_pairs`` group documents into ``config.packing_buckets`` buckets by a
-    sha256 of their id and sort each bucket by id, so what crosses document
-    boundaries (or supplies random segments B) does not depend on Beam's
-    order. The copy number ends every key. Lists hold at most
+    sha256 of their id and read each bucket in id order, so what crosses
+    document boundaries (or supplies random segments B) does not depend on
+    Beam's order. The sort is on disk: each bundle spills its documents as
+    runs sorted by id under ``spill_dir`` (``sorted_runs.SpillSortedRuns``,
+    ``spill_budget_bytes`` buffered), only run paths are grouped by bucket, and
+    ``full_sentences`` packs a bucket as a stream merged from its runs, so
+    memory does not grow with the corpus; ``doc_pairs``, which draws segments
+    B from anywhere in the bucket, holds one bucket at a time. The runs stay
+    until ``shards.remove_temporaries`` clears ``spill_dir`` (a retried bundle
+    reads them again). The copy number ends every key. Lists hold at most
     ``PACKED_BATCH_SIZE`` sequences. ``pair_layout`` is the tokenizer's
     (``"bert"`` or RoBERTa's ``"roberta"``, see ``packing.pair_sequences``).
     Counters ``documents_packed`` and ``documents_skipped_no_pair``, followed
     by ``counter_suffix``.
 
     Example:
+    >>> import tempfile
     >>> docs = [TokenizedDocument("a", [np.array([10, 11])]),
     ...         TokenizedDocument("b", [np.array([20])])]
     >>> with beam.Pipeline() as p:  # doctest: +NORMALIZE_WHITESPACE
     ...     _ = (p | beam.Create([TokenizedBatch.from_documents(docs)])
-    ...          | PackSequences(DataConfig(packing_buckets=1), 2, 3) | beam.Map(print))
+    ...          | PackSequences(DataConfig(packing_buckets=1), 2, 3, tempfile.mkdtemp())
+    ...          | beam.Map(print))
     [PackedSequence(key=('a', 0, 0), token_ids=array([ 2, 10, 11,  3, 20,  3]),
                     segment_ids=array([0, 0, 0, 0, 0, 0]), next_sentence_label=0)]
     """
 
-    def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str = "",
-                 pair_layout: str = "bert"):
+    def __init__(self, config: DataConfig, cls_id: int, sep_id: int, spill_dir: str,
+                 counter_suffix: str = "", pair_layout: str = "bert",
+                 spill_budget_bytes: int = SPILL_BUDGET_BYTES):
         super().__init__()
         self._fn = _PackFn(config, cls_id, sep_id, counter_suffix, pair_layout)
         self._buckets = config.packing_buckets
         self._alone = config.packing == "sentences"
+        self._spill_dir = spill_dir
+        self._budget = spill_budget_bytes
 
     def expand(self, batches):
         if self._alone:
             return batches | "PackEach" >> beam.ParDo(self._fn)
         return (batches
-                | "SplitByBucket" >> beam.FlatMap(_split_by_bucket, self._buckets)
+                | "SpillByBucket" >> beam.ParDo(SpillSortedRuns(
+                    self._spill_dir,
+                    functools.partial(_documents_by_bucket, num_buckets=self._buckets),
+                    self._budget))
                 | "GroupBuckets" >> beam.GroupByKey()
-                | "SortById" >> beam.Map(_sorted_by_id)
                 | "PackBucket" >> beam.ParDo(self._fn))
 
 
-def _split_by_bucket(batch: TokenizedBatch, num_buckets: int
-                     ) -> Iterator[Tuple[int, TokenizedBatch]]:
-    buckets = np.array([packing_bucket(doc_id, num_buckets) for doc_id in batch.ids])
-    for bucket in np.unique(buckets).tolist():
-        yield bucket, batch.select(np.flatnonzero(buckets == bucket))
-
-
-def _sorted_by_id(bucket: Tuple[int, Iterable[TokenizedBatch]]) -> TokenizedBatch:
-    batch = TokenizedBatch.concatenate(bucket[1])
-    return batch.select(sorted(range(len(batch.ids)), key=batch.ids.__getitem__))
+def _documents_by_bucket(batch: TokenizedBatch, num_buckets: int
+                         ) -> Iterable[Tuple[int, List[Tuple[bytes, bytes]]]]:
+    """(bucket, the encoded documents of ``batch`` that go there), for each bucket they touch."""
+    buckets: dict = {}
+    for doc_id, item in zip(batch.ids, batch.encoded_documents()):
+        buckets.setdefault(packing_bucket(doc_id, num_buckets), []).append(item)
+    return buckets.items()
 
 
 def packing_bucket(doc_id: str, num_buckets: int) -> int:
@@ -242,32 +255,45 @@ class _PackFn(beam.DoFn):
         self._no_pair = Metrics.counter(COUNTER_NAMESPACE,
                                         "documents_skipped_no_pair" + counter_suffix)
 
-    def process(self, batch: TokenizedBatch) -> Iterator[List[PackedSequence]]:
-        sequences = self._sequences(list(batch.documents()))
+    def process(self, element: Union[TokenizedBatch, Tuple[int, Iterable[str]]]
+                ) -> Iterator[List[PackedSequence]]:
+        """A batch of documents (``sentences``) or ``(bucket, its sorted runs)``."""
+        if self._config.packing == "sentences":
+            documents = element.documents()
+        else:
+            # Ids are unique within a split; were two equal, their tokens would order them.
+            documents = (TokenizedDocument.decode(*item) for item in merge_runs(element[1]))
+        sequences = self._sequences(documents)
         while True:
             chunk = list(itertools.islice(sequences, PACKED_BATCH_SIZE))
             if not chunk:
                 return
             yield chunk
 
-    def _sequences(self, documents: List[TokenizedDocument]) -> Iterator[PackedSequence]:
+    def _sequences(self, documents: Iterator[TokenizedDocument]) -> Iterator[PackedSequence]:
         config = self._config
         if config.packing == "doc_pairs":
-            yield from self._pairs(documents)
+            yield from self._pairs(list(documents))
             return
         if config.packing == "sentences":
             sequences = (PackedSequence((doc.id, chunk), tokens, np.zeros_like(tokens), 0)
-                         for doc in documents
+                         for doc in self._counted(documents)
                          for chunk, tokens in enumerate(pack_document(
                              np.concatenate(doc.sentences), config.max_seq_length,
                              self._cls_id, self._sep_id)))
         else:
-            sequences = pack_full_sentences(documents, config.max_seq_length, self._cls_id,
-                                            self._sep_id)
-        self._packed.inc(len(documents))
+            sequences = pack_full_sentences(self._counted(documents), config.max_seq_length,
+                                            self._cls_id, self._sep_id)
         for sequence in sequences:
             for copy in range(config.dupe_factor):
                 yield sequence._replace(key=sequence.key + (copy,))
+
+    def _counted(self, documents: Iterator[TokenizedDocument]) -> Iterator[TokenizedDocument]:
+        """``documents``, counted in ``documents_packed`` once all are read (once per element)."""
+        count = 0
+        for count, doc in enumerate(documents, 1):
+            yield doc
+        self._packed.inc(count)
 
     def _pairs(self, documents: List[TokenizedDocument]) -> Iterator[PackedSequence]:
         config = self._config

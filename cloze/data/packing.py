@@ -21,9 +21,15 @@ orders by it, so the output does not depend on how Beam batches the work.
 """
 from __future__ import annotations
 
+import itertools
+import struct
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+# Encoded documents (TokenizedBatch.encoded_documents): little-endian int32 throughout.
+_ENCODED_INT = np.dtype("<i4")
+_ENCODED_COUNT = struct.Struct("<i")
 
 
 class TokenizedDocument(NamedTuple):
@@ -36,6 +42,24 @@ class TokenizedDocument(NamedTuple):
 
     id: str
     sentences: List[np.ndarray]
+
+    @classmethod
+    def decode(cls, key: bytes, payload: bytes) -> "TokenizedDocument":
+        """The document of an item of ``TokenizedBatch.encoded_documents``; int64 sentences.
+
+        Example:
+        >>> batch = TokenizedBatch.from_documents(
+        ...     [TokenizedDocument("a.txt:1", [np.array([5, 6]), np.array([7])])])
+        >>> doc = TokenizedDocument.decode(*next(batch.encoded_documents()))
+        >>> doc.id, [s.tolist() for s in doc.sentences]
+        ('a.txt:1', [[5, 6], [7]])
+        """
+        # struct and slices rather than numpy calls: a bucket decodes documents one at a time.
+        (count,) = _ENCODED_COUNT.unpack_from(payload)
+        ends = list(itertools.accumulate(struct.unpack_from(f"<{count}i", payload, 4)))
+        tokens = np.frombuffer(payload, _ENCODED_INT, offset=4 * (count + 1)).astype(np.int64)
+        return cls(key.decode("utf-8", "surrogatepass"),
+                   [tokens[start:end] for start, end in zip([0, *ends], ends)])
 
 
 class TokenizedBatch(NamedTuple):
@@ -84,6 +108,24 @@ class TokenizedBatch(NamedTuple):
             first, last = self.document_splits[number], self.document_splits[number + 1]
             yield TokenizedDocument(doc_id, [tokens[ends[i]:ends[i + 1]]
                                              for i in range(first, last)])
+
+    def encoded_documents(self) -> Iterator[Tuple[bytes, bytes]]:
+        """Each document as ``(id, sentences)`` bytes, in order, for ``TokenizedDocument.decode``.
+
+        The id is UTF-8 (whose byte order is the ids' order, so items sort by
+        id, e.g. in ``sorted_runs``); the sentences are little-endian int32:
+        their count, their lengths, then their tokens.
+        """
+        # Slices of two bytes objects rather than numpy calls per document.
+        lengths = np.diff(self.sentence_splits).astype(_ENCODED_INT).tobytes()
+        tokens = self.token_ids.astype(_ENCODED_INT, copy=False).tobytes()
+        sentence_splits = self.sentence_splits.tolist()
+        document_splits = self.document_splits.tolist()
+        for number, doc_id in enumerate(self.ids):
+            first, last = document_splits[number], document_splits[number + 1]
+            yield (doc_id.encode("utf-8", "surrogatepass"),
+                   _ENCODED_COUNT.pack(last - first) + lengths[4 * first:4 * last]
+                   + tokens[4 * sentence_splits[first]:4 * sentence_splits[last]])
 
     def select(self, indices: Sequence[int]) -> "TokenizedBatch":
         """The documents at ``indices``, in that order."""
@@ -169,9 +211,9 @@ def _pieces(token_ids: np.ndarray, capacity: int) -> list[np.ndarray]:
     return [token_ids[start:start + capacity] for start in range(0, len(token_ids), capacity)]
 
 
-def pack_full_sentences(documents: Sequence[TokenizedDocument], max_seq_length: int,
+def pack_full_sentences(documents: Iterable[TokenizedDocument], max_seq_length: int,
                         cls_id: int, sep_id: int) -> Iterator[PackedSequence]:
-    """RoBERTa's FULL-SENTENCES packing of ``documents``, in the order given.
+    """RoBERTa's FULL-SENTENCES packing of ``documents``, in the order given, read once.
 
     Sentences are added whole while they fit in ``max_seq_length - 2``; a
     document that follows another in the same sequence is preceded by

@@ -6,12 +6,13 @@ Here each record carries a sort key (a sha256 of where it comes from): the key
 picks its shard, and a shard is written sorted by key, so the same records
 give byte-identical files whatever the runner, the worker count or the input
 order. Sorting by a hash also spreads neighbouring sequences over the shards
-and through each shard, a deterministic shuffle.
+and through each shard, a deterministic shuffle. The sort spills to disk
+(``sorted_runs``): memory does not grow with the output.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-import itertools
 import json
 import uuid
 from typing import Iterable, Iterator, List, Tuple, Union
@@ -22,9 +23,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
 from cloze.data.corpus import COUNTER_NAMESPACE
+from cloze.data.sorted_runs import (SPILL_BUDGET_BYTES, TEMPORARY_PREFIX, SpillSortedRuns,
+                                    delete_runs, merge_runs)
 
 SHARD_PREFIX = "data_tfrecord"
-TEMPORARY_PREFIX = ".tmp-"
 
 KeyedRecord = Tuple[bytes, bytes]
 # json.dumps with options builds an encoder per call; a key per record makes that count.
@@ -61,12 +63,16 @@ class WriteShards(beam.PTransform):
     """Lists of keyed records -> ``output_dir/data_tfrecord-SSSSS-of-NNNNN.gz``, sorted by key.
 
     Records travel in lists (one per batch of work upstream), so Beam handles
-    a few elements per batch rather than one per record. Exactly
-    ``num_shards`` files are written, empty ones included, so a reader's glob
-    always matches. A shard is gathered and sorted in one worker's memory, so
-    give large outputs many shards. Each file is written under a temporary
-    name and renamed when complete; a retried write writes the same bytes.
-    Counter ``shards_written``. Returns the paths written.
+    a few elements per batch rather than one per record. Each bundle spills
+    its records as runs sorted by key, one per shard it touches
+    (``sorted_runs.SpillSortedRuns``, up to ``spill_budget_bytes`` buffered),
+    into ``output_dir``; only the run paths are grouped by shard, and each
+    shard is a streaming merge of its runs, so no worker (nor the in-memory
+    DirectRunner) holds a shard. Exactly ``num_shards`` files are written,
+    empty ones included, so a reader's glob always matches. Each file is
+    written under a temporary name and renamed when complete, then its runs
+    are deleted; a retried write writes the same bytes. Counter
+    ``shards_written``. Returns the paths written.
 
     Example:
     >>> import os, tempfile
@@ -78,17 +84,20 @@ class WriteShards(beam.PTransform):
     ['data_tfrecord-00000-of-00002.gz', 'data_tfrecord-00001-of-00002.gz']
     """
 
-    def __init__(self, output_dir: str, num_shards: int):
+    def __init__(self, output_dir: str, num_shards: int,
+                 spill_budget_bytes: int = SPILL_BUDGET_BYTES):
         super().__init__()
         self._output_dir = output_dir
         self._num_shards = num_shards
+        self._budget = spill_budget_bytes
 
     def expand(self, record_lists):
         num_shards = self._num_shards
-        by_shard = record_lists | "KeyByShard" >> beam.FlatMap(_by_shard, num_shards)
+        runs = record_lists | "SpillByShard" >> beam.ParDo(SpillSortedRuns(
+            self._output_dir, functools.partial(_by_shard, num_shards=num_shards), self._budget))
         every_shard = (record_lists.pipeline
                        | "EveryShard" >> beam.Create([(i, None) for i in range(num_shards)]))
-        return ({"records": by_shard, "shard": every_shard}
+        return ({"runs": runs, "shard": every_shard}
                 | "GatherShards" >> beam.CoGroupByKey()
                 | "WriteSorted" >> beam.ParDo(_WriteShardFn(self._output_dir, num_shards)))
 
@@ -103,7 +112,7 @@ def _by_shard(records: List[KeyedRecord], num_shards: int
 
 
 class _WriteShardFn(beam.DoFn):
-    """(shard index, lists of its records) -> the shard file, records sorted by key."""
+    """(shard index, its run paths) -> the shard file, the runs' records merged by key."""
 
     def __init__(self, output_dir: str, num_shards: int):
         self._output_dir = output_dir
@@ -112,20 +121,33 @@ class _WriteShardFn(beam.DoFn):
 
     def process(self, shard: Tuple[int, dict]) -> Iterator[str]:
         index, groups = shard
+        runs = list(groups["runs"])
         path = FileSystems.join(self._output_dir, shard_name(index, self._num_shards))
+        left = [run for run in runs if FileSystems.exists(run)]
+        # Runs are deleted only once the shard is in place: with some gone, a failed attempt
+        # of this bundle has written it.
+        if len(left) == len(runs) or not FileSystems.exists(path):
+            self._write(runs, path)
+        delete_runs(left)
+        self._written.inc()
+        yield path
+
+    def _write(self, runs: List[str], path: str) -> None:
         temporary = FileSystems.join(self._output_dir,
                                      f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}")
         tf.io.gfile.makedirs(self._output_dir)
         with tf.io.TFRecordWriter(temporary, options="GZIP") as writer:
-            for _, record in sorted(itertools.chain.from_iterable(groups["records"])):
+            for _, record in merge_runs(runs):
                 writer.write(record)
         tf.io.gfile.rename(temporary, path, overwrite=True)
-        self._written.inc()
-        yield path
 
 
 def remove_temporaries(output_dirs: Iterable[str]) -> None:
-    """Deletes temporary files that failed attempts of ``WriteShards`` left in ``output_dirs``.
+    """Deletes the temporary files left in ``output_dirs`` once a job is done.
+
+    Those of failed attempts of ``WriteShards`` (partial shards, sorted runs)
+    and the sorted runs of ``mlm_examples.PackSequences``, kept to the end so
+    that a retried bundle can read them again.
 
     Example:
     >>> import tempfile

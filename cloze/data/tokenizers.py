@@ -11,14 +11,16 @@ Hugging Face uses, so the directory also reads as a tokenizer checkpoint:
 ``byte_bpe``       ``vocab.json``, ``merges.txt``  RoBERTa's ``<s> </s> <mask> <pad>``
 =================  ==============================  ==========================================
 
-``load_tokenizer`` returns the model's own tokenizer layer, so the Beam stage,
-training and the exported SavedModel split text with the same TensorFlow ops.
+``load_tokenizer`` returns the model's own tokenizer layer, which training and
+the exported SavedModel run in the graph. The Beam stage calls it through
+``batch_token_ids``, which gives the same ids, for byte-level BPE faster.
 ``lower_case`` applies to WordPiece and SentencePiece; byte-level BPE is cased,
 as RoBERTa is.
 """
 import hashlib
+import itertools
 import os
-from typing import Iterable, Iterator, List, Union
+from typing import Callable, Iterable, Iterator, List, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -88,6 +90,44 @@ def load_tokenizer(config: VocabConfig, path: str):
     if config.tokenizer == "sentencepiece":
         return SentencePieceTokenizer(paths[0], layout="albert", lowercase=config.lower_case)
     return BytePairTokenizer(*paths)
+
+
+def batch_token_ids(tokenizer) -> Callable[[List[str]], Tuple[np.ndarray, np.ndarray]]:
+    """The data stage's tokenizer call: texts to (flat ids, row splits), ``tokenizer``'s ids.
+
+    ``tokenizer`` is what ``load_tokenizer`` returns. A ``BytePairTokenizer``
+    runs as Hugging Face ``tokenizers``' byte-level BPE over its vocabulary and
+    merges: the same ids as the graph (``tests/models/test_tokenizer_parity.py``)
+    at about four times its speed, on every core. The others run their graph.
+
+    Example:
+    >>> import tempfile
+    >>> config = VocabConfig(vocab_size=300, tokenizer="byte_bpe")
+    >>> vocab_dir = tempfile.mkdtemp()
+    >>> _ = learn_tokenizer(config, ["low lower lowest"] * 10, vocab_dir)
+    >>> ids, splits = batch_token_ids(load_tokenizer(config, vocab_dir))(["lower", "", "low"])
+    >>> splits.tolist(), ids.tolist() == load_tokenizer(config, vocab_dir).tokenize(
+    ...     ["lower", "", "low"]).flat_values.numpy().tolist()
+    ([0, 3, 3, 4], True)
+    """
+    if isinstance(tokenizer, BytePairTokenizer):
+        from tokenizers import ByteLevelBPETokenizer
+
+        fast = ByteLevelBPETokenizer(
+            {token: index for index, token in enumerate(tokenizer.vocabulary)},
+            [tuple(merge.split(" ")) for merge in tokenizer.merges])
+
+        def token_ids(texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+            rows = [encoding.ids for encoding in fast.encode_batch(texts)]
+            splits = np.zeros(len(rows) + 1, np.int64)
+            np.cumsum([len(row) for row in rows], out=splits[1:])
+            return np.fromiter(itertools.chain.from_iterable(rows), np.int32, splits[-1]), splits
+        return token_ids
+
+    def graph_token_ids(texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+        ids = tokenizer.tokenize(tf.constant(texts, tf.string))
+        return ids.values.numpy(), ids.row_splits.numpy()
+    return graph_token_ids
 
 
 def copy_tokenizer(tokenizer_kind: str, source: str, destination: str) -> List[str]:

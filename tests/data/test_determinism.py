@@ -1,13 +1,21 @@
-"""Same inputs, config and seed -> byte-identical shards, whatever the runner mode or input order."""
+"""Same inputs, config and seed -> byte-identical shards, whatever the runner mode, input order
+or spill budget."""
+import dataclasses
 import json
 import os
+import random
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from cloze.config import CorpusConfig, DataConfig, VocabConfig
+from cloze.config import SPECIAL_TOKENS, CorpusConfig, DataConfig, VocabConfig
+from cloze.data.corpus import Document
 from cloze.data.default_corpus import write_default_corpus
 from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
+from cloze.data.mlm_examples import TokenizePackMask
+from cloze.data.shards import WriteShards, remove_temporaries
+from cloze.data.sorted_runs import SPILL_BUDGET_BYTES
 
 CONFIG = DataConfig(max_seq_length=32, max_predictions_per_seq=5, eval_percent=20, num_shards=3,
                     packing_buckets=4, dupe_factor=2)
@@ -53,3 +61,33 @@ def test_in_memory_and_two_process_runs_with_reordered_inputs_write_identical_by
     assert sorted(first) == sorted(second)
     assert len([p for p in first if p.startswith("examples")]) == 2 * CONFIG.num_shards
     assert first == second
+
+
+@pytest.mark.parametrize("packing", ["full_sentences", "doc_pairs"])
+def test_a_tiny_spill_budget_writes_the_bytes_of_the_default_one(tmp_path, packing):
+    words = [f"w{number}" for number in range(40)]
+    vocab_path = tmp_path / "vocab.txt"
+    vocab_path.write_text("\n".join([*SPECIAL_TOKENS, *words, "."]) + "\n")
+    rng = random.Random(0)
+    documents = [Document(f"d.txt:{number}", " ".join(
+        " ".join(rng.choices(words, k=rng.randint(3, 12))) + "."
+        for _ in range(rng.randint(1, 6)))) for number in range(300)]
+    config = dataclasses.replace(CONFIG, packing=packing)
+
+    def write(out, budget):
+        with beam.Pipeline() as pipeline:
+            _ = (pipeline | beam.Create(documents)
+                 | TokenizePackMask(str(vocab_path), VocabConfig(lower_case=True), config,
+                                    spill_dir=str(out), spill_budget_bytes=budget)
+                 | WriteShards(str(out), config.num_shards, spill_budget_bytes=budget))
+        packing_runs = len([name for name in os.listdir(out) if name.startswith(".tmp-")])
+        remove_temporaries([str(out)])
+        return packing_runs, file_bytes(out)
+
+    default_runs, default_bytes = write(tmp_path / "default", SPILL_BUDGET_BYTES)
+    tiny_runs, tiny_bytes = write(tmp_path / "tiny", 2_000)
+
+    assert default_runs == config.packing_buckets
+    assert tiny_runs > 10 * config.packing_buckets
+    assert len(default_bytes) == config.num_shards
+    assert tiny_bytes == default_bytes

@@ -16,6 +16,7 @@ from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
 
 from cloze.config import SPECIAL_TOKENS
 from cloze.data.default_corpus import stdlib_documents
+from cloze.data.tokenizers import batch_token_ids
 from cloze.data.wordpiece import fast_bert_tokenizer
 from cloze.models.tokenizers.byte_pair_tokenizer import BytePairTokenizer, train_byte_pair
 from cloze.models.tokenizers.sentence_piece_tokenizer import (SentencePieceTokenizer,
@@ -173,3 +174,11 @@ def test_sentence_piece_unigram_model_differs_from_sentencepiece_only_in_ties(li
         assert reference.decode(ours[i]) == reference.decode(expected[i])
         assert sum(map(reference.get_score, ours[i])) == pytest.approx(
             sum(map(reference.get_score, expected[i])), abs=1e-4)
+
+
+def test_data_stage_byte_level_bpe_gives_the_graph_ids(lines, tmp_path):
+    tokenizer = BytePairTokenizer(*train_byte_pair(lines, 2000, str(tmp_path)))
+    ids, row_splits = batch_token_ids(tokenizer)(lines)
+    graph = tokenizer.tokenize(lines)
+    assert row_splits.tolist() == graph.row_splits.numpy().tolist()
+    assert ids.tolist() == graph.flat_values.numpy().tolist()
