@@ -1,10 +1,12 @@
 """TensorFlow's ``saved_model_cli`` with the tensorflow-text ops registered.
 
-The stock ``saved_model_cli run`` fails for every signature, ``serving_default``
-too: it loads the MetaGraph into a TF1 session, which imports the whole graph
-with its function library (the text signatures' tokenizer included) and stops at
-the first tensorflow-text op it does not know (``FastBertNormalize``), and none of
-its flags loads an op library; ``show`` reads only the protos and works as it is
+Needed for SentencePiece models only (their graph holds ``SentencepieceOp`` and
+``SentencepieceTokenizeOp``): the stock ``saved_model_cli run`` fails on them for
+every signature, ``serving_default`` too, because it loads the MetaGraph into a
+TF1 session, which imports the whole graph with its function library (the text
+signatures' tokenizer included), and none of its flags loads an op library.
+WordPiece and byte-level BPE models hold only core TensorFlow ops, so the stock
+tool runs them; ``show`` reads only the protos and works for every model
 (docs/serving.md). This runs the same tool after ``import tensorflow_text``, with
 the same arguments::
 

@@ -126,30 +126,49 @@ def test_sequence_longer_than_max_sequence_length_fails_naming_it(model):
         call(loaded, SERVING_SIGNATURE, **long)
 
 
+def stock_saved_model_cli(*args):
+    """Runs TensorFlow's own ``saved_model_cli`` (the console script beside the interpreter)."""
+    executable = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return subprocess.run([executable, *args], check=True, capture_output=True, text=True,
+                          timeout=300)
+
+
 def test_saved_model_cli_show_all_lists_every_signature(model):
     _, path, _ = model
-    result = subprocess.run(["saved_model_cli", "show", "--dir", path, "--all"],
-                            check=True, capture_output=True, text=True,
-                            env={**os.environ, "PATH": os.path.dirname(sys.executable) + ":"
-                                 + os.environ.get("PATH", "")})
+    result = stock_saved_model_cli("show", "--dir", path, "--all")
     for signature in (SERVING_SIGNATURE, FILL_MASK_SIGNATURE, ENCODE_SIGNATURE,
                       TF_EXAMPLE_SIGNATURE):
         assert f"signature_def['{signature}']" in result.stdout
 
 
-def test_saved_model_cli_run_gives_the_keras_logits(model, tmp_path):
+def test_stock_saved_model_cli_run_gives_the_keras_logits(model, tmp_path):
     task, path, _ = model
     np.savez(tmp_path / "inputs.npz", **INPUTS)
     feeds = ";".join(f"{k}={tmp_path / 'inputs.npz'}[{k}]" for k in INPUTS)
-    subprocess.run([sys.executable, "-m", "cloze.export.saved_model_cli", "run", "--dir", path,
-                    "--tag_set", "serve", "--signature_def", SERVING_SIGNATURE,
-                    "--inputs", feeds, "--outdir", str(tmp_path / "out")],
-                   check=True, capture_output=True)
+    stock_saved_model_cli("run", "--dir", path, "--tag_set", "serve",
+                          "--signature_def", SERVING_SIGNATURE, "--inputs", feeds,
+                          "--outdir", str(tmp_path / "out"))
     logits = np.load(tmp_path / "out" / "logits.npy")
     np.testing.assert_allclose(logits, task(INPUTS).numpy(), atol=1e-5)
 
 
-def test_a_fresh_process_with_only_tensorflow_text_gets_the_keras_answers(model, tmp_path):
+def test_stock_saved_model_cli_run_fills_masks_as_the_keras_model(model, tmp_path):
+    task, path, _ = model
+    result = stock_saved_model_cli("run", "--dir", path, "--tag_set", "serve",
+                                   "--signature_def", FILL_MASK_SIGNATURE,
+                                   "--input_exprs", f"texts={TEXTS!r}",
+                                   "--outdir", str(tmp_path / "out"))
+    assert "Result for output key ids" in result.stdout
+    from cloze.models.tasks.fill_mask import fill_mask
+    fills = fill_mask(task, task.preprocessor, TEXTS, top_k=10, num_masks=8)
+    out = {key: np.load(tmp_path / "out" / f"{key}.npy", allow_pickle=True)
+           for key in ("ids", "scores", "mask_weights")}
+    np.testing.assert_array_equal(out["mask_weights"], fills["mask_weights"].numpy())
+    np.testing.assert_array_equal(out["ids"][:, 0], fills["ids"].numpy()[:, 0])
+    np.testing.assert_allclose(out["scores"], fills["scores"].numpy(), atol=1e-5)
+
+
+def test_a_fresh_process_with_only_tensorflow_gets_the_keras_answers(model, tmp_path):
     task, path, _ = model
     np.savez(tmp_path / "inputs.npz", **INPUTS)
     np.save(tmp_path / "examples.npy", np.array(serialized_examples(), object))
@@ -157,8 +176,8 @@ def test_a_fresh_process_with_only_tensorflow_text_gets_the_keras_answers(model,
         import sys
         import numpy as np
         import tensorflow as tf
-        import tensorflow_text
-        assert not any(m.split(".")[0] in ("cloze", "keras", "keras_hub") for m in sys.modules)
+        assert not any(m.split(".")[0] in ("cloze", "keras", "keras_hub", "tensorflow_text")
+                       for m in sys.modules)
         model = tf.saved_model.load({path!r})
         inputs = {{k: tf.constant(v) for k, v in np.load("inputs.npz").items()}}
         examples = tf.constant(list(np.load("examples.npy", allow_pickle=True)))

@@ -1,6 +1,5 @@
 """Turns raw text into masked-LM model inputs, in-graph."""
 import os
-import re
 
 import keras
 import tensorflow as tf
@@ -94,18 +93,22 @@ class MaskedLMPreprocessor(keras.layers.Layer):
         return inputs, masked["mask_ids"], masked["mask_weights"]
 
     def _tokenize_keeping_masks(self, texts):
-        mask = r"\s*" + re.escape(self.tokenizer.id_to_token(self.tokenizer.mask_token_id))
-        pieces = tf_text.regex_split(texts, mask, keep_delim_regex_pattern=mask)
-        flat = pieces.flat_values
-        tokens = self.tokenizer.tokenize(flat)
-        is_mask = tf.strings.regex_full_match(flat, mask)
-        keep = tf.logical_not(is_mask)
-        text_part = tf.ragged.boolean_mask(
-            tokens, tf.ones_like(tokens, tf.bool) & keep[:, tf.newaxis])
+        mask_token = self.tokenizer.id_to_token(self.tokenizer.mask_token_id)
+        pieces = tf.strings.split(texts, sep=mask_token)
+        # Every piece but a text's last is followed by a mask, which takes the ASCII
+        # whitespace (RE2's \s) before it.
+        last = pieces.row_splits[1:, tf.newaxis] - 1
+        followed_by_mask = tf.tensor_scatter_nd_update(
+            tf.ones_like(pieces.flat_values, tf.bool), last, tf.zeros_like(last[:, 0], tf.bool))
+        text = tf.where(followed_by_mask,
+                        tf.strings.regex_replace(pieces.flat_values, r"\s+\z", ""),
+                        pieces.flat_values)
+        tokens = self.tokenizer.tokenize(text)
         mask_part = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(is_mask, tf.int32))], self.tokenizer.mask_token_id),
-            tf.cast(is_mask, tf.int64))
-        per_piece = tf.concat([mask_part, text_part], axis=1)
+            tf.fill([tf.reduce_sum(tf.cast(followed_by_mask, tf.int32))],
+                    tf.cast(self.tokenizer.mask_token_id, tokens.dtype)),
+            tf.cast(followed_by_mask, tf.int64))
+        per_piece = tf.concat([tokens, mask_part], axis=1)
         return tf.RaggedTensor.from_row_splits(per_piece, pieces.row_splits).merge_dims(1, 2)
 
     def pack(self, token_ids, second_ids=None):

@@ -1,4 +1,5 @@
-"""Byte-level BPE (GPT-2, RoBERTa) as a Keras layer, entirely in TensorFlow ops.
+"""Byte-level BPE (GPT-2, RoBERTa) as a Keras layer, entirely in core TensorFlow ops
+(a SavedModel with it needs no tensorflow-text).
 
 Three steps, as GPT-2 defined them:
 
@@ -24,7 +25,6 @@ from typing import Iterable
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from cloze.models.tokenizers.tokenizer import VocabularyTokenizer
 
@@ -40,6 +40,7 @@ _WORD_PATTERN = (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+"
                  rf"| ?[^{_WHITESPACE}\p{{L}}\p{{N}}]+|[{_WHITESPACE}]")
 _ONE_WHITESPACE = rf"[{_WHITESPACE}]"
 _NO_MERGE = 2 ** 30
+_FRAME = b"\xff"
 
 
 def bytes_to_unicode() -> list:
@@ -72,13 +73,14 @@ def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
     >>> split_words(tf.constant(["Hello  world's 42!\\n"])).to_list()
     [[b'Hello', b' ', b' world', b"'s", b' 42', b'!', b'\\n']]
     """
-    # tf-text's regex_split stops at a NUL byte; split a copy with U+0001 (the same class)
-    # in its place, then cut the words out of the original by their byte offsets.
-    stand_in = tf.strings.regex_replace(texts, "\x00", "\x01")
-    _, begins, ends = tf_text.regex_split_with_offsets(stand_in, _WORD_PATTERN, _WORD_PATTERN)
-    row_ids = begins.value_rowids()
-    flat = tf.strings.substr(tf.gather(texts, row_ids), begins.flat_values,
-                             ends.flat_values - begins.flat_values)
+    # Each match is framed by a byte that UTF-8 never holds, and the text split there:
+    # the matches, and between them what the pattern cannot match (invalid UTF-8
+    # bytes), as tf-text's regex_split gives them; a 0xFF byte in the input is lost.
+    marked = tf.strings.regex_replace(texts, _WORD_PATTERN, _FRAME + rb"\0" + _FRAME)
+    pieces = tf.strings.split(marked, sep=_FRAME)
+    pieces = tf.ragged.boolean_mask(pieces, tf.strings.length(pieces) > 0)
+    row_ids = pieces.value_rowids()
+    flat = pieces.flat_values
     is_space = tf.strings.regex_full_match(flat, _ONE_WHITESPACE)
     same_row_as_next = tf.concat([row_ids[1:] == row_ids[:-1], [False]], 0)
     next_is_space = tf.concat([is_space[1:], [False]], 0)
@@ -91,7 +93,7 @@ def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
     num_words = tf.reduce_sum(tf.cast(~joins_previous, tf.int64))
     joined = tf.strings.unsorted_segment_join(flat, word_ids, num_words)
     return tf.RaggedTensor.from_value_rowids(
-        joined, tf.boolean_mask(row_ids, ~joins_previous), nrows=begins.nrows())
+        joined, tf.boolean_mask(row_ids, ~joins_previous), nrows=pieces.nrows())
 
 
 @keras.saving.register_keras_serializable(package="cloze")
