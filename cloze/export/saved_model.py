@@ -1,6 +1,8 @@
 """SavedModel export of a ``MaskedLM``: tensor, text and ``tf.Example`` signatures.
 
-Every signature runs with only TensorFlow and tensorflow-text loaded. Inputs are
+Every signature runs with only TensorFlow loaded for WordPiece and byte-level BPE
+models (their text signatures tokenize with core TensorFlow ops), and with
+tensorflow-text loaded too for SentencePiece ones. Inputs are
 checked inside the graph (``tf.debugging`` asserts), so a bad request fails with
 an ``InvalidArgumentError`` that names the input instead of returning garbage:
 
@@ -120,7 +122,7 @@ def parse_examples(serialized) -> dict:
 
 
 def export_saved_model(task, export_dir: str) -> str:
-    """Writes ``task`` as a SavedModel loadable with only TensorFlow and tensorflow-text.
+    """Writes ``task`` as a SavedModel for TF Serving (see the module docstring for its ops).
 
     Signatures:
         ``serving_default``: int32 ``(batch, length)`` ``token_ids``,
