@@ -270,7 +270,7 @@ def _split_uri(uri: str, split: str) -> str:
 
 
 def _run(pipeline: beam.Pipeline, output_dirs: Sequence[str] = ()) -> dict[str, int]:
-    # The in-memory runner holds every shuffle's data in this process, so the
+    # The in-memory runner makes many short-lived objects in this process, so the
     # garbage collector runs often, and each full pass would rescan the million
     # objects that importing TensorFlow and Beam made: about 20% of a job's CPU.
     gc.freeze()
