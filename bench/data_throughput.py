@@ -86,7 +86,7 @@ def run_cloze(corpus: str, vocab: str, out: str, running_mode: str) -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from cloze.config import CorpusConfig, DataConfig
+    from cloze.config import CorpusConfig, DataConfig, VocabConfig
     from cloze.data.jobs import make_masked_lm_examples_from_corpus
 
     options = {"direct_running_mode": running_mode}
@@ -95,7 +95,7 @@ def run_cloze(corpus: str, vocab: str, out: str, running_mode: str) -> int:
     config = DataConfig(max_seq_length=SEQ, eval_percent=0, num_shards=8, packing_buckets=16)
     counts = make_masked_lm_examples_from_corpus(
         beam.Pipeline(options=PipelineOptions(**options)), CorpusConfig(paths=(corpus,)), vocab,
-        True, config, out)
+        VocabConfig(), config, out)
     return counts["sequences_written_train"]
 
 

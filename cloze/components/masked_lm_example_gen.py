@@ -41,13 +41,12 @@ def MaskedLmExampleGen(
     from there. ``manifest.json`` beside the shards says what made them.
     """
     config = DataConfig(**json.loads(data_config))
-    kind = tokenizer_kind(vocabulary)
-    counts = make_masked_lm_examples(beam_pipeline, documents.uri, vocabulary.uri, lower_case,
-                                     config, examples.uri, tokenizer=kind)
+    vocab = VocabConfig(lower_case=lower_case, tokenizer=tokenizer_kind(vocabulary))
+    counts = make_masked_lm_examples(beam_pipeline, documents.uri, vocabulary.uri, vocab,
+                                     config, examples.uri)
     examples.split_names = artifact_utils.encode_split_names(SPLITS)
-    copy_tokenizer(kind, vocabulary.uri, examples.uri)
-    vocabulary_size = len(shared_tokenizer(
-        vocabulary.uri, VocabConfig(lower_case=lower_case, tokenizer=kind)).vocabulary)
+    copy_tokenizer(vocab.tokenizer, vocabulary.uri, examples.uri)
+    vocabulary_size = len(shared_tokenizer(vocabulary.uri, vocab).vocabulary)
     record_counts(examples, counts, "MaskedLmExampleGen")
     tf.io.gfile.makedirs(schema.uri)
     with tf.io.gfile.GFile(os.path.join(schema.uri, SCHEMA_FILE), "w") as f:

@@ -181,12 +181,12 @@ def _keyed_lines(doc: Document) -> Iterator[Tuple[str, str]]:
 
 
 def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_path: str,
-                            lower_case: bool, config: DataConfig, output_uri: str,
-                            tokenizer: str = "wordpiece") -> dict[str, int]:
+                            vocab: VocabConfig, config: DataConfig, output_uri: str
+                            ) -> dict[str, int]:
     """Turns each split's document records into masked-LM TFRecords; runs ``pipeline``.
 
-    Reads ``documents_uri/Split-<split>/*``, tokenizes with ``tokenizer``
-    (``VocabConfig.tokenizer``) over its files at ``vocab_path`` (as
+    Reads ``documents_uri/Split-<split>/*``, tokenizes with ``vocab.tokenizer``
+    (and ``vocab.lower_case``) over its files at ``vocab_path`` (as
     ``tokenizers.tokenizer_files`` takes it: ``vocab.txt``, ``spiece.model``,
     ``vocab.json`` with ``merges.txt`` beside it, or their directory), writes
     ``config.num_shards`` shards to ``output_uri/Split-<split>/`` and
@@ -196,7 +196,6 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
     and these counts. Returns the counters of ``TokenizePackMask`` per split,
     e.g. ``sequences_written_train`` and ``masked_tokens_eval``.
     """
-    vocab = VocabConfig(lower_case=lower_case, tokenizer=tokenizer)
     _write_examples({split: pipeline | f"Read{split.title()}" >> _ReadDocuments(
         FileSystems.join(_split_uri(documents_uri, split), "*")) for split in SPLITS},
         vocab_path, vocab, config, output_uri)
@@ -208,9 +207,8 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
 
 
 def make_masked_lm_examples_from_corpus(pipeline: beam.Pipeline, corpus: CorpusConfig,
-                                        vocab_path: str, lower_case: bool, config: DataConfig,
-                                        output_uri: str, tokenizer: str = "wordpiece"
-                                        ) -> dict[str, int]:
+                                        vocab_path: str, vocab: VocabConfig,
+                                        config: DataConfig, output_uri: str) -> dict[str, int]:
     """``ingest_corpus`` and ``make_masked_lm_examples`` as one job, no document records between.
 
     For a known vocabulary (``vocab.vocab_file``): one pipeline start, no
@@ -222,7 +220,6 @@ def make_masked_lm_examples_from_corpus(pipeline: beam.Pipeline, corpus: CorpusC
     Raises:
         CorpusError: as ``ingest_corpus``.
     """
-    vocab = VocabConfig(lower_case=lower_case, tokenizer=tokenizer)
     inputs_path = FileSystems.join(output_uri, ".inputs.json")
     _write_examples(_read_splits(pipeline, corpus, config.eval_percent, inputs_path),
                     vocab_path, vocab, config, output_uri)

@@ -47,7 +47,7 @@ def made(tmp_path_factory):
     vocabulary = learn_vocabulary(beam.Pipeline(), str(root / "documents" / "Split-train" / "*"),
                                   VocabConfig(vocab_size=300), str(root / "vocab" / "vocab.txt"))
     counts = make_masked_lm_examples(beam.Pipeline(), str(root / "documents"),
-                                     str(root / "vocab" / "vocab.txt"), True, CONFIG,
+                                     str(root / "vocab" / "vocab.txt"), VocabConfig(), CONFIG,
                                      str(root / "examples"))
     return types.SimpleNamespace(
         root=root, ingested=ingested, vocabulary=vocabulary, counts=counts,
@@ -140,7 +140,8 @@ def test_about_80_percent_of_predicted_tokens_are_masked_and_labels_are_never_sp
 
 def test_examples_are_byte_identical_when_made_again(made, tmp_path):
     make_masked_lm_examples(beam.Pipeline(), str(made.root / "documents"),
-                            str(made.root / "vocab" / "vocab.txt"), True, CONFIG, str(tmp_path))
+                            str(made.root / "vocab" / "vocab.txt"), VocabConfig(), CONFIG,
+                            str(tmp_path))
 
     for split in ("train", "eval"):
         for name in os.listdir(made.root / "examples" / f"Split-{split}"):
@@ -151,7 +152,7 @@ def test_examples_are_byte_identical_when_made_again(made, tmp_path):
 def test_the_one_job_from_text_writes_the_shards_and_counts_of_the_two_jobs(made, tmp_path):
     counts = make_masked_lm_examples_from_corpus(
         beam.Pipeline(), CorpusConfig(paths=(str(made.root / "corpus"),)),
-        str(made.root / "vocab" / "vocab.txt"), True, CONFIG, str(tmp_path))
+        str(made.root / "vocab" / "vocab.txt"), VocabConfig(), CONFIG, str(tmp_path))
 
     for split in ("train", "eval"):
         names = os.listdir(made.root / "examples" / f"Split-{split}")
@@ -173,7 +174,7 @@ def test_an_empty_eval_split_is_written_and_read_as_empty(tmp_path):
     vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\ngoodbye\n.\n")
 
     counts = make_masked_lm_examples(beam.Pipeline(), str(tmp_path / "documents"), str(vocab),
-                                     True, CONFIG, str(tmp_path / "examples"))
+                                     VocabConfig(), CONFIG, str(tmp_path / "examples"))
 
     assert counts["sequences_written_train"] == 2
     assert "sequences_written_eval" not in counts

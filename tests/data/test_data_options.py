@@ -43,7 +43,8 @@ def made(corpus, tmp_path_factory):
             config = DataConfig(**{**BASE, **options})
             output = tmp_path_factory.mktemp("examples")
             counts = make_masked_lm_examples(beam.Pipeline(), str(root / "documents"),
-                                             str(root / "vocab.txt"), True, config, str(output))
+                                             str(root / "vocab.txt"), VocabConfig(), config,
+                                             str(output))
             files = sorted(glob.glob(os.path.join(output, "Split-train", "*")))
             records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
             spec = feature_spec(config.max_seq_length, config.max_predictions_per_seq,

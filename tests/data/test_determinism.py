@@ -31,7 +31,8 @@ def run_all(paths, output, examples_options):
     learn_vocabulary(beam.Pipeline(), str(output / "documents" / "Split-train" / "*"),
                      VocabConfig(vocab_size=300), str(output / "vocab.txt"))
     make_masked_lm_examples(beam.Pipeline(options=examples_options), str(output / "documents"),
-                            str(output / "vocab.txt"), True, CONFIG, str(output / "examples"))
+                            str(output / "vocab.txt"), VocabConfig(), CONFIG,
+                            str(output / "examples"))
 
 
 def file_bytes(root):

@@ -84,9 +84,8 @@ def make(documents, learned, tmp_path_factory):
             root = tmp_path_factory.mktemp(f"{kind}_{name}")
             vocab, path = learned(kind)
             config = CONFIGS[name]
-            counts = make_masked_lm_examples(beam.Pipeline(), str(documents), path,
-                                             vocab.lower_case, config, str(root / "examples"),
-                                             tokenizer=kind)
+            counts = make_masked_lm_examples(beam.Pipeline(), str(documents), path, vocab,
+                                             config, str(root / "examples"))
             tokenizer = load_tokenizer(vocab, path)
             schema, examples = examples_of(root / "examples", config, len(tokenizer.vocabulary))
             made[kind, name] = types.SimpleNamespace(
@@ -211,8 +210,8 @@ def test_the_manifest_names_the_tokenizer_and_hashes_its_files(made):
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_same_inputs_give_the_same_shard_bytes(kind, make, documents, tmp_path):
     made = make(kind, "tokens")
-    make_masked_lm_examples(beam.Pipeline(), str(documents), made.path, True, made.config,
-                            str(tmp_path), tokenizer=made.kind)
+    make_masked_lm_examples(beam.Pipeline(), str(documents), made.path,
+                            VocabConfig(tokenizer=made.kind), made.config, str(tmp_path))
     for split in ("train", "eval"):
         for name in os.listdir(made.root / "examples" / f"Split-{split}"):
             assert ((tmp_path / f"Split-{split}" / name).read_bytes()

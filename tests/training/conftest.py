@@ -36,7 +36,7 @@ def shards(tmp_path_factory):
     vocab = str(root / "vocab.txt")
     learn_vocabulary(beam.Pipeline(), str(root / "docs" / "Split-train" / "*"),
                      VocabConfig(vocab_size=400), vocab)
-    make_masked_lm_examples(beam.Pipeline(), str(root / "docs"), vocab, True,
+    make_masked_lm_examples(beam.Pipeline(), str(root / "docs"), vocab, VocabConfig(),
                             DataConfig(max_seq_length=SEQ, max_predictions_per_seq=5),
                             str(root / "examples"))
     return (os.path.join(root, "examples", "Split-train", "*"),

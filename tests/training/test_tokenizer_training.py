@@ -44,9 +44,8 @@ def test_a_roberta_trained_on_byte_bpe_shards_fills_masks_with_words_in_a_fresh_
     vocab = str(tmp_path / "vocab" / "vocab.json")
     learn_vocabulary(beam.Pipeline(), str(tmp_path / "docs" / "Split-train" / "*"), config.vocab,
                      vocab)
-    make_masked_lm_examples(beam.Pipeline(), str(tmp_path / "docs"), vocab,
-                            config.vocab.lower_case, config.data, str(tmp_path / "examples"),
-                            tokenizer="byte_bpe")
+    make_masked_lm_examples(beam.Pipeline(), str(tmp_path / "docs"), vocab, config.vocab,
+                            config.data, str(tmp_path / "examples"))
     outputs = TrainingOutputs(serving_dir=str(tmp_path / "serving"),
                               preset_dir=str(tmp_path / "preset"), log_dir=str(tmp_path / "logs"))
 
