@@ -26,7 +26,8 @@ from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocumen
 from cloze.data.sentences import split_sentences
 from cloze.data.shards import KeyedRecord, keyed_record
 from cloze.data.sorted_runs import SPILL_BUDGET_BYTES, SpillSortedRuns, merge_runs
-from cloze.data.tokenizers import batch_token_ids, load_tokenizer, word_continuations
+from cloze.data.tokenizers import (batch_token_ids, load_tokenizer, tokenizer_sha256,
+                                   word_continuations)
 
 
 # The counters of TokenizePackMask (each followed by its counter_suffix).
@@ -159,13 +160,19 @@ def whitespace_first(sentences: List[str]) -> List[str]:
     return moved
 
 
-@functools.lru_cache(maxsize=4)
 def shared_tokenizer(tokenizer_path: str, vocab: VocabConfig):
-    """``tokenizers.load_tokenizer``, cached per process.
+    """``tokenizers.load_tokenizer``, cached per process by the files' sha256.
 
     Building one takes seconds; the train and eval splits' DoFns in a worker
-    share it, and so do the pipeline's construction and the manifest.
+    share it, and so do the pipeline's construction and the manifest. Files
+    rewritten in place are read again.
     """
+    return _cached_tokenizer(tokenizer_path, vocab,
+                             tokenizer_sha256(vocab.tokenizer, tokenizer_path))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_tokenizer(tokenizer_path: str, vocab: VocabConfig, sha256: str):
     return load_tokenizer(vocab, tokenizer_path)
 
 

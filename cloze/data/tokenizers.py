@@ -79,12 +79,7 @@ def load_tokenizer(config: VocabConfig, path: str):
     >>> tokenizer.detokenize(tokenizer.tokenize(["lower low"])).numpy().tolist()
     [b'lower low']
     """
-    paths = tokenizer_files(config.tokenizer, path)
-    missing = [file for file in paths if not tf.io.gfile.exists(file)]
-    if missing:
-        raise FileNotFoundError(f"vocab.tokenizer={config.tokenizer!r} needs "
-                                f"{', '.join(TOKENIZER_FILES[config.tokenizer])} in "
-                                f"{path}; missing: {', '.join(missing)}")
+    paths = _existing_files(config.tokenizer, path)
     if config.tokenizer == "wordpiece":
         return WordPieceTokenizer(paths[0], lowercase=config.lower_case)
     if config.tokenizer == "sentencepiece":
@@ -130,6 +125,17 @@ def batch_token_ids(tokenizer) -> Callable[[List[str]], Tuple[np.ndarray, np.nda
     return graph_token_ids
 
 
+def _existing_files(tokenizer_kind: str, path: str) -> List[str]:
+    """``tokenizer_files``, checked to exist (``FileNotFoundError`` naming the missing ones)."""
+    paths = tokenizer_files(tokenizer_kind, path)
+    missing = [file for file in paths if not tf.io.gfile.exists(file)]
+    if missing:
+        raise FileNotFoundError(f"vocab.tokenizer={tokenizer_kind!r} needs "
+                                f"{', '.join(TOKENIZER_FILES[tokenizer_kind])} in "
+                                f"{path}; missing: {', '.join(missing)}")
+    return paths
+
+
 def copy_tokenizer(tokenizer_kind: str, source: str, destination: str) -> List[str]:
     """Copies the tokenizer files at ``source`` to ``destination`` (both as ``tokenizer_files``).
 
@@ -148,7 +154,7 @@ def tokenizer_sha256(tokenizer_kind: str, path: str) -> str:
     For WordPiece, the sha256 of ``vocab.txt``.
     """
     digest = hashlib.sha256()
-    for file in tokenizer_files(tokenizer_kind, path):
+    for file in _existing_files(tokenizer_kind, path):
         with tf.io.gfile.GFile(file, "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()

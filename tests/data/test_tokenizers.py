@@ -3,6 +3,7 @@ import pytest
 
 from cloze.config import SPECIAL_TOKENS, ConfigError, VocabConfig
 from cloze.data.tokenizers import learn_tokenizer, load_tokenizer, word_continuations
+from cloze.data.mlm_examples import shared_tokenizer
 from cloze.data.wordpiece import write_vocabulary
 
 LINES = ["The cat sat on the mat.", "", "A dog ran after the cat.",
@@ -52,6 +53,13 @@ def test_wordpiece_loads_vocab_txt(tmp_path):
     write_vocabulary(list(SPECIAL_TOKENS) + ["cat"], str(tmp_path / "vocab.txt"))
     tokenizer = load_tokenizer(VocabConfig(), str(tmp_path))
     assert tokenizer.tokenize(["Cat"]).to_list() == [[5]]
+
+
+def test_shared_tokenizer_reads_a_vocabulary_rewritten_in_place(tmp_path):
+    write_vocabulary(list(SPECIAL_TOKENS) + ["cat"], str(tmp_path / "vocab.txt"))
+    assert shared_tokenizer(str(tmp_path), VocabConfig()).tokenize(["dog"]).to_list() == [[1]]
+    write_vocabulary(list(SPECIAL_TOKENS) + ["cat", "dog"], str(tmp_path / "vocab.txt"))
+    assert shared_tokenizer(str(tmp_path), VocabConfig()).tokenize(["dog"]).to_list() == [[6]]
 
 
 def test_missing_files_are_named(tmp_path):
