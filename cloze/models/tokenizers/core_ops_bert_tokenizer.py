@@ -35,7 +35,7 @@ import tensorflow as tf
 # then matches no vocabulary token.
 _INVALID_BYTES = 0xD800
 _REGULAR, _WHITESPACE, _SPLIT = 0, 1, 2
-_BYTES = tf.constant([bytes([b]) for b in range(256)])
+_BYTES = [bytes([b]) for b in range(256)]  # a list: no TensorFlow op at import
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,7 +119,7 @@ def utf8(code_points: tf.Tensor) -> tf.Tensor:
     lead = tf.gather(tf.constant([0, 0x00, 0xC0, 0xE0, 0xF0]), length)[:, tf.newaxis]
     values = tf.where(tf.equal(position, 0), part | lead, (part & 0x3F) | 0x80)
     values = tf.ragged.boolean_mask(values, position < length[:, tf.newaxis])
-    return tf.strings.reduce_join(tf.gather(_BYTES, values), axis=1)
+    return tf.strings.reduce_join(tf.gather(tf.constant(_BYTES), values), axis=1)
 
 
 class CoreOpsBertTokenizer(tf.Module):
