@@ -80,8 +80,6 @@ def cmd_compile(args) -> int:
 
 
 def cmd_train(args) -> int:
-    import os
-
     from cloze.training.callbacks import PREEMPTED_EXIT_CODE, TrainingPreempted
     from cloze.training.trainer import TrainingOutputs, train
 
