@@ -105,8 +105,6 @@ def cmd_train(args) -> int:
 def preset_task(preset: str):
     """The task a preset holds: whichever ``Task`` its ``task.json`` names (``MaskedLM``,
     ``CausalLM``), or a ``MaskedLM`` over a backbone-only preset."""
-    import os
-
     from cloze.models import MaskedLM, presets
     from cloze.models.tasks.task import Task
 
