@@ -6,9 +6,11 @@ same random batches; the number is token positions (batch x 128) per second over
 timed steps after warm-up steps (compilation excluded). Cloze and keras-hub are timed
 in alternating rounds of ``steps / rounds`` steps, so load from other processes falls
 on both alike; each reports its median round, and the ratio is the median of the
-per-round ratios.
+per-round ratios. The CPU time per step (``time.process_time``) of every round is
+recorded too, with the median ratio of keras-hub's to Cloze's.
 
     .venv/bin/python bench/train_throughput.py                # Cloze and keras-hub
+    .venv/bin/python bench/train_throughput.py --dtype-policy mixed_bfloat16
     .venv-hf/bin/python bench/train_throughput.py --torch     # Hugging Face on PyTorch
 
 Results and the machine they ran on are recorded in docs/training.md.
@@ -47,31 +49,36 @@ def keras_data():
 
 
 def keras_rates(tasks, warmup, steps, rounds):
-    """Per-round rates of each compiled task, timed in alternation after warm-up."""
+    """Per-round rates (tokens per wall-clock second) and CPU milliseconds per step
+    of each compiled task, timed in alternation after warm-up."""
     data = keras_data()
     for task in tasks.values():
         task.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
     per_round = max(1, steps // rounds)
     rates = {name: [] for name in tasks}
+    cpu_ms = {name: [] for name in tasks}
     for _ in range(rounds):
         for name, task in tasks.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             task.fit(data, steps_per_epoch=per_round, epochs=1, verbose=0)
             rates[name].append(BATCH * SEQ * per_round / (time.perf_counter() - start))
-    return rates
+            # The whole process's CPU time, both cores: less sensitive than wall
+            # time to other processes sharing the machine.
+            cpu_ms[name].append(1000 * (time.process_time() - cpu) / per_round)
+    return rates, cpu_ms
 
 
 def cloze(size):
-    """Compiled as the trainer's defaults compile it (XLA, 10 steps per call)."""
+    """Compiled as the trainer compiles it with ``TrainConfig``'s defaults
+    (``cloze.training.trainer.compile_options``: XLA, 10 steps per call)."""
     import cloze  # noqa: F401
     from cloze.config import TrainConfig
     from cloze.models import BertBackbone, MaskedLM
     from cloze.models.optimizers import adamw
+    from cloze.training.trainer import compile_options
 
-    defaults = TrainConfig()
     task = MaskedLM(BertBackbone(vocabulary_size=VOCAB, max_sequence_length=512, **SIZES[size]))
-    task.compile(optimizer=adamw(1e-4), jit_compile=defaults.jit_compile,
-                 steps_per_execution=defaults.steps_per_execution)
+    task.compile(optimizer=adamw(1e-4), **compile_options(TrainConfig()))
     return task
 
 
@@ -120,30 +127,44 @@ def main():
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating timing rounds of Cloze and keras-hub")
+    parser.add_argument("--dtype-policy", default="float32",
+                        help="Keras dtype policy of both Keras contenders, e.g. mixed_bfloat16")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
-    results, rounds, ratios = {}, {}, {}
+    if not args.torch:
+        import keras
+
+        keras.config.set_dtype_policy(args.dtype_policy)
+    results, rounds, ratios, cpu, cpu_ratios = {}, {}, {}, {}, {}
     for size in SIZES:
         if args.torch:
             rate = hugging_face(size, args.warmup, args.steps)
             results[f"huggingface_torch/{size}"] = rate
             print(f"{'huggingface_torch':18s} {size:11s} {rate:10.0f} tokens/s", flush=True)
             continue
-        rates = keras_rates({"cloze": cloze(size), "keras_hub": keras_hub(size)},
-                            args.warmup, args.steps, args.rounds)
+        rates, cpu_ms = keras_rates({"cloze": cloze(size), "keras_hub": keras_hub(size)},
+                                    args.warmup, args.steps, args.rounds)
         for name, values in rates.items():
             results[f"{name}/{size}"] = statistics.median(values)
             rounds[f"{name}/{size}"] = values
+            cpu[f"{name}/{size}"] = cpu_ms[name]
             print(f"{name:18s} {size:11s} {statistics.median(values):10.0f} tokens/s  "
-                  f"(rounds: {', '.join(f'{v:.0f}' for v in values)})", flush=True)
+                  f"(rounds: {', '.join(f'{v:.0f}' for v in values)}; CPU ms/step: "
+                  f"{', '.join(f'{v:.0f}' for v in cpu_ms[name])})", flush=True)
         ratios[size] = statistics.median(c / k for c, k in zip(rates["cloze"], rates["keras_hub"]))
-        print(f"{'cloze / keras_hub':18s} {size:11s} {ratios[size]:10.2f}x", flush=True)
+        cpu_ratios[size] = statistics.median(
+            k / c for c, k in zip(cpu_ms["cloze"], cpu_ms["keras_hub"]))
+        print(f"{'cloze / keras_hub':18s} {size:11s} {ratios[size]:10.2f}x "
+              f"(by CPU time: {cpu_ratios[size]:.2f}x)", flush=True)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "train_torch.json" if args.torch else "train_keras.json")
+    suffix = "" if args.dtype_policy == "float32" else f"_{args.dtype_policy}"
+    path = os.path.join(args.out, "train_torch.json" if args.torch else f"train_keras{suffix}.json")
     with open(path, "w") as f:
         json.dump({"cpu_count": os.cpu_count(), "batch": BATCH, "seq": SEQ, "masks": MASKS,
+                   "dtype_policy": "float32" if args.torch else args.dtype_policy,
                    "tokens_per_second": results, "rounds": rounds,
-                   "cloze_over_keras_hub": ratios}, f, indent=2)
+                   "cloze_over_keras_hub": ratios, "cpu_ms_per_step": cpu,
+                   "cloze_over_keras_hub_by_cpu_time": cpu_ratios}, f, indent=2)
 
 
 if __name__ == "__main__":

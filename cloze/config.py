@@ -253,11 +253,14 @@ class TrainConfig:
         dtype_policy: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``
             (with dynamic loss scaling).
         steps_per_execution: steps run per call into the compiled graph.
-        jit_compile: compile the train step with XLA (Keras' "auto" would turn
-            it off on CPU and under tf.distribute).
+        jit_compile: ``true`` compiles the whole train step with XLA (Keras'
+            ``"auto"`` would turn it off on CPU and under tf.distribute);
+            ``false`` runs TensorFlow's graph kernels (oneDNN on CPU). XLA was
+            the faster on CPU for BERT-tiny and BERT-small (docs/training.md).
         distribution: ``"auto"`` (mirrored over all local GPUs when there are
             several, else none), ``"none"``, ``"mirrored"``, ``"multi_worker"``
-            (refused on Keras 3.12, see docs/training.md) or ``"tpu"`` (with
+            (``MultiWorkerMirroredStrategy`` over the ``TF_CONFIG`` cluster, see
+            docs/training.md) or ``"tpu"`` (with
             ``tpu_address``).
         tpu_address: the TPU name or grpc address for ``distribution="tpu"``.
         checkpoint_every_steps: checkpoint cadence (0: at every log point).
@@ -304,6 +307,8 @@ class TrainConfig:
                "'float32', 'mixed_bfloat16' or 'mixed_float16'")
         _check(self.steps_per_execution >= 1, "train.steps_per_execution",
                self.steps_per_execution, ">= 1")
+        _check(isinstance(self.jit_compile, bool), "train.jit_compile", self.jit_compile,
+               "true (XLA) or false (no XLA)")
         _check(self.distribution in ("auto", "none", "mirrored", "multi_worker", "tpu"),
                "train.distribution", self.distribution,
                "'auto', 'none', 'mirrored', 'multi_worker' or 'tpu'")

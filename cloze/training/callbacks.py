@@ -4,6 +4,9 @@ import signal
 import time
 
 import keras
+import tensorflow as tf
+
+from cloze.training.strategy import is_multi_worker
 
 
 class TrainingDiverged(RuntimeError):
@@ -25,6 +28,8 @@ class Resilience(keras.callbacks.Callback):
     position saved with each checkpoint is where the data pipeline must skip to.
     A non-finite loss raises ``TrainingDiverged`` before anything is saved, so
     the last checkpoint on disk is always a good one.
+    Under multi-worker training a SIGTERM that reaches any worker stops them all
+    after the same step (a worker left alone would wait for the others forever).
 
     Args:
         checkpoint: a ``TrainingCheckpoint``.
@@ -74,6 +79,7 @@ class Resilience(keras.callbacks.Callback):
                 f"checkpoint is step {last['batches'] if last else 0} in "
                 f"{self.checkpoint.directory}: lower train.learning_rate or set "
                 f"train.clip_norm, then rerun to resume from it.")
+        self._sigterm = self._on_any_worker(self._sigterm)
         if self._sigterm:
             self._save()
             self.model.stop_training = True
@@ -81,6 +87,12 @@ class Resilience(keras.callbacks.Callback):
             self._save()
         if self.batches >= self.total:
             self.model.stop_training = True
+
+    def _on_any_worker(self, flag: bool) -> bool:
+        strategy = self.model.distribute_strategy
+        if not is_multi_worker(strategy):
+            return flag
+        return bool(strategy.reduce("SUM", tf.constant(float(flag)), axis=None) > 0)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.batches % self.steps_per_epoch and self.batches < self.total:

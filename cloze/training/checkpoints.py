@@ -17,8 +17,15 @@ class TrainingCheckpoint:
     variables with the model's when the model is compiled) plus
     ``ckpt-<batches>.seeds.npy``, the dropout seed-generator states, which
     Keras leaves out of weight files but an exact resume needs; ``state.json``
-    names the newest and carries the position and the history so far. Both are written under a temporary name and renamed,
-    so a kill at any moment leaves the previous checkpoint intact.
+    names the newest and carries the position and the history so far. Each
+    file is written under a temporary name and renamed, so a kill at any
+    moment leaves the previous checkpoint intact.
+
+    Args:
+        directory: where checkpoints are read from (and written to).
+        write_directory: where ``save`` writes instead, if given: the workers
+            of a multi-worker run other than the chief resume from the chief's
+            checkpoints but write theirs to a scratch directory.
 
     Example:
     >>> import tempfile
@@ -26,8 +33,9 @@ class TrainingCheckpoint:
     True
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, write_directory: Optional[str] = None):
         self.directory = directory
+        self.write_directory = write_directory or directory
 
     def state(self) -> Optional[dict]:
         """The newest checkpoint's state (``batches``, ``weights``, ``history``), if any."""
@@ -38,15 +46,15 @@ class TrainingCheckpoint:
             return json.load(f)
 
     def save(self, model, batches: int, history: dict) -> str:
-        tf.io.gfile.makedirs(self.directory)
+        tf.io.gfile.makedirs(self.write_directory)
         name = f"ckpt-{batches}.weights.h5"
-        path = os.path.join(self.directory, name)
+        path = os.path.join(self.write_directory, name)
         model.save_weights(path + ".tmp.weights.h5")
         tf.io.gfile.rename(path + ".tmp.weights.h5", path, overwrite=True)
         with tf.io.gfile.GFile(_seeds_path(path) + ".tmp", "wb") as f:
-            np.save(f, np.stack([v.numpy() for v in _seed_states(model)]))
+            np.save(f, np.array([v.numpy() for v in _seed_states(model)]))
         tf.io.gfile.rename(_seeds_path(path) + ".tmp", _seeds_path(path), overwrite=True)
-        state_path = os.path.join(self.directory, STATE_FILE)
+        state_path = os.path.join(self.write_directory, STATE_FILE)
         with tf.io.gfile.GFile(state_path + ".tmp", "w") as f:
             json.dump({"batches": batches, "weights": name, "history": history}, f)
         tf.io.gfile.rename(state_path + ".tmp", state_path, overwrite=True)
@@ -66,12 +74,12 @@ class TrainingCheckpoint:
 
     def _prune(self, keep: str) -> None:
         checkpoints = sorted(
-            (f for f in tf.io.gfile.listdir(self.directory)
+            (f for f in tf.io.gfile.listdir(self.write_directory)
              if f.startswith("ckpt-") and f.endswith(".weights.h5") and ".tmp" not in f),
             key=lambda f: int(f[len("ckpt-"):-len(".weights.h5")]))
         for old in checkpoints[:-KEEP]:
             if old != keep:
-                old_path = os.path.join(self.directory, old)
+                old_path = os.path.join(self.write_directory, old)
                 tf.io.gfile.remove(old_path)
                 tf.io.gfile.remove(_seeds_path(old_path))
 

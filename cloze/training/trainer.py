@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 import warnings
 from typing import Dict, List, Optional
@@ -22,7 +23,8 @@ from cloze.training.callbacks import Resilience, Throughput, TrainingPreempted
 from cloze.training.checkpoints import TrainingCheckpoint
 from cloze.training.dataset import RecordLayout, masked_lm_dataset, matching_files
 from cloze.training.report import write_training_report
-from cloze.training.strategy import distribution_strategy
+from cloze.training.strategy import (MultiWorkerLoop, distribution_strategy, is_chief,
+                                     is_multi_worker)
 
 CONFIG_FILE = "cloze_config.json"
 RESULT_FILE = "training_result.json"
@@ -148,6 +150,21 @@ def build_optimizer(config: TrainConfig, total_steps: int):
     return optimizer
 
 
+def compile_options(config: TrainConfig) -> Dict[str, object]:
+    """``Model.compile``'s arguments besides the optimizer, as ``train`` passes them.
+
+    ``jit_compile`` is passed explicitly (Keras' ``"auto"`` leaves XLA off on
+    CPU); no XLA or TensorFlow flags are set, so nothing leaks into the rest of
+    the process. ``bench/train_throughput.py`` compiles Cloze with these too.
+
+    Example:
+    >>> compile_options(TrainConfig(steps_per_execution=4))
+    {'jit_compile': True, 'steps_per_execution': 4}
+    """
+    return {"jit_compile": config.jit_compile,
+            "steps_per_execution": config.steps_per_execution}
+
+
 def check_inputs(config: PipelineConfig, train_pattern: str, vocabulary: str, task: MaskedLM,
                  replicas: int) -> None:
     """Catches what would fail mid-run, before the first step, naming what is wrong."""
@@ -229,10 +246,16 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
         task = build_task(config, vocabulary)
         check_inputs(config, train_pattern, vocabulary, task, strategy.num_replicas_in_sync)
         task.compile(optimizer=build_optimizer(train_config, schedule.total),
-                     jit_compile=train_config.jit_compile,
-                     steps_per_execution=train_config.steps_per_execution)
+                     **compile_options(train_config))
         task.optimizer.build(task.trainable_variables)
-    checkpoint = TrainingCheckpoint(outputs.checkpoints)
+    # Keras' fit cannot run multi-worker training (docs/training.md); this loop can.
+    runner = MultiWorkerLoop(task, strategy) if is_multi_worker(strategy) else task
+    # Workers other than the chief save too (tf.distribute wants every worker to), into
+    # scratch removed when `train` ends, and resume from the chief's checkpoints.
+    scratch = None if is_chief(strategy) else tempfile.TemporaryDirectory(prefix="cloze-worker-")
+    writes = outputs if scratch is None else TrainingOutputs(
+        *(os.path.join(scratch.name, part) for part in ("serving", "preset", "logs")))
+    checkpoint = TrainingCheckpoint(outputs.checkpoints, writes.checkpoints)
     state = checkpoint.restore(task)
     start, history = state["batches"], state["history"]
     mask_generator, input_names = task.preprocessor.mask_generator, list(task.input)
@@ -250,11 +273,11 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
                                        training=True, seed=train_config.seed, skip_batches=start,
                                        mask_generator=mask_generator, input_names=input_names)
         started = time.perf_counter()
-        task.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
-                 epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
-                 validation_data=eval_data, validation_steps=eval_steps, verbose=2,
-                 callbacks=[resilience, throughput,
-                            keras.callbacks.TensorBoard(os.path.join(outputs.log_dir, "tensorboard"))])
+        runner.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
+                   epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
+                   validation_data=eval_data, validation_steps=eval_steps, verbose=2,
+                   callbacks=[resilience, throughput, keras.callbacks.TensorBoard(
+                       os.path.join(writes.log_dir, "tensorboard"))])
         if resilience.preempted:
             raise TrainingPreempted(
                 f"stopped by SIGTERM after step {resilience.batches}; checkpoint in "
@@ -263,14 +286,14 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
                      time.perf_counter() - started)
     eval_loss = eval_accuracy = None
     if eval_data is not None:
-        eval_loss, eval_accuracy = task.evaluate(eval_data, steps=eval_steps, verbose=0)
+        eval_loss, eval_accuracy = runner.evaluate(eval_data, steps=eval_steps, verbose=0)
     speed = (sum(throughput.tokens_per_second[1:]) / len(throughput.tokens_per_second[1:])
              if len(throughput.tokens_per_second) > 1 else None)
     result = TrainingResult(steps=history.get("step", []),
                             history={k: v for k, v in history.items() if k != "step"},
                             eval_loss=eval_loss, eval_accuracy=eval_accuracy,
                             tokens_per_second=speed, replicas=strategy.num_replicas_in_sync)
-    _write_outputs(task, config, result, outputs)
+    _write_outputs(task, config, result, writes)
     return result
 
 

@@ -1,5 +1,5 @@
-"""tf.data input in both naming conventions, dynamic masking, mirrored training, and the
-refusal of multi-worker training."""
+"""tf.data input in both naming conventions, dynamic masking, mirrored training, and
+multi-worker training's need for TF_CONFIG (two workers train in test_multi_worker.py)."""
 import json
 import os
 import subprocess
@@ -68,6 +68,16 @@ def test_mirrored_training_on_two_logical_cpus(shards, training_config, tmp_path
         assert np.isfinite(json.load(f)["history"]["loss"]).all()
 
 
-def test_multi_worker_is_refused_before_a_cluster_forms_naming_the_keras_limit():
-    with pytest.raises(ConfigError, match="MultiWorkerMirroredStrategy refuses for nested"):
+def test_multi_worker_without_tf_config_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
+        distribution_strategy(TrainConfig(distribution="multi_worker"))
+
+
+def test_multi_worker_after_tensorflow_ran_an_op_is_refused_saying_why(monkeypatch):
+    tf.constant(0)  # TensorFlow's runtime now runs in this process
+    monkeypatch.setenv("TF_CONFIG", json.dumps({
+        "cluster": {"worker": ["localhost:1", "localhost:2"]},
+        "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(RuntimeError, match="before this process runs any TensorFlow op"):
         distribution_strategy(TrainConfig(distribution="multi_worker"))

@@ -13,11 +13,12 @@ import keras
 import numpy as np
 import pytest
 
-from cloze.config import ConfigError
+from cloze.config import ConfigError, TrainConfig
 from cloze.models import MaskedLM
 from cloze.training.callbacks import TrainingDiverged
 from cloze.training.checkpoints import TrainingCheckpoint
-from cloze.training.trainer import TrainingOutputs, build_optimizer, build_task, train
+from cloze.training.trainer import (TrainingOutputs, build_optimizer, build_task,
+                                    compile_options, train)
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "train_script.py")
 
@@ -157,3 +158,22 @@ def test_continued_training_starts_from_the_preset_weights(shards, training_conf
                                    learning_rate=1e-4),
                    *shards, outputs(tmp_path / "b"))
     assert second.history["loss"][0] < first.history["loss"][0]
+
+
+def test_jit_compile_other_than_a_bool_is_refused_naming_the_field_and_the_values():
+    with pytest.raises(ConfigError, match=r"train.jit_compile='fusible' is invalid: "
+                                          r"expected true \(XLA\) or false"):
+        TrainConfig(jit_compile="fusible")
+
+
+def test_trainer_compiles_with_xla_by_default_and_keras_keeps_it_on_cpu(tiny_task):
+    tiny_task.compile(optimizer="adam", **compile_options(TrainConfig()))
+    assert tiny_task.jit_compile is True
+    assert tiny_task.steps_per_execution == TrainConfig().steps_per_execution
+
+
+def test_jit_compile_false_and_steps_per_execution_reach_model_compile(tiny_task):
+    tiny_task.compile(optimizer="adam",
+                      **compile_options(TrainConfig(jit_compile=False, steps_per_execution=3)))
+    assert tiny_task.jit_compile is False
+    assert tiny_task.steps_per_execution == 3

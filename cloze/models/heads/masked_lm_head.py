@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.dense import Dense, matmul_rows
+
 
 @keras.saving.register_keras_serializable(package="cloze")
 class MaskedLMHead(keras.layers.Layer):
@@ -52,7 +54,7 @@ class MaskedLMHead(keras.layers.Layer):
     def build(self, inputs_shape, mask_positions_shape=None):
         width = (self.token_embedding.output_dim if self.token_embedding is not None
                  else inputs_shape[-1])
-        self._intermediate_dense = keras.layers.Dense(
+        self._intermediate_dense = Dense(
             width, activation=self.intermediate_activation,
             kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
             dtype=self.dtype_policy, name="intermediate_dense")
@@ -76,7 +78,7 @@ class MaskedLMHead(keras.layers.Layer):
         if self.token_embedding is not None:
             logits = self.token_embedding(x, reverse=True)
         else:
-            logits = ops.matmul(x, ops.cast(self._kernel, x.dtype))
+            logits = matmul_rows(x, ops.cast(self._kernel, x.dtype))
         # Logits leave the head in float32 so softmax and the loss stay stable
         # under mixed precision.
         logits = ops.cast(logits, "float32") + ops.cast(self._bias, "float32")

@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.dense import Dense
+
 
 def fourier_mixing(x):
     """The real part of the 2-D discrete Fourier transform over (sequence, hidden).
@@ -66,13 +68,13 @@ class FNetEncoder(keras.layers.Layer):
         self._output_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="output_layer_norm")
         self._output_layer_norm.build(inputs_shape)
-        self._intermediate_dense = keras.layers.Dense(
+        self._intermediate_dense = Dense(
             self.intermediate_dim, activation=self.activation,
             kernel_initializer=self._fresh(self.kernel_initializer),
             bias_initializer=self._fresh(self.bias_initializer), dtype=self.dtype_policy,
             name="intermediate_dense")
         self._intermediate_dense.build(inputs_shape)
-        self._output_dense = keras.layers.Dense(
+        self._output_dense = Dense(
             inputs_shape[-1], kernel_initializer=self._fresh(self.kernel_initializer),
             bias_initializer=self._fresh(self.bias_initializer), dtype=self.dtype_policy,
             name="output_dense")

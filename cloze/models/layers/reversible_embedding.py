@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.dense import matmul_rows
+
 
 @keras.saving.register_keras_serializable(package="cloze")
 class ReversibleEmbedding(keras.layers.Embedding):
@@ -27,16 +29,10 @@ class ReversibleEmbedding(keras.layers.Embedding):
     def call(self, inputs, reverse=False):
         if not reverse:
             return super().call(inputs)
-        # One (positions, hidden) x (hidden, vocabulary) product. A matmul of the
-        # (batch, positions, hidden) input against the 2-D kernel broadcasts the
-        # kernel per sequence: many small products, and a per-sequence kernel
-        # gradient of batch x hidden x vocabulary that is summed afterwards
-        # (about 2.5x slower for a masked-LM head on CPU).
+        # One (positions, hidden) x (hidden, vocabulary) product rather than one per
+        # sequence: about 2.5x faster for a masked-LM head on CPU.
         kernel = ops.transpose(ops.convert_to_tensor(self.embeddings))
-        shape = ops.shape(inputs)
-        hidden = ops.reshape(inputs, (-1, shape[-1]))
-        logits = ops.matmul(hidden, ops.cast(kernel, inputs.dtype))
-        return ops.reshape(logits, (*shape[:-1], self.input_dim))
+        return matmul_rows(inputs, ops.cast(kernel, inputs.dtype))
 
     def compute_output_shape(self, input_shape, reverse=False):
         if reverse:

@@ -2,6 +2,7 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.dense import Dense
 from cloze.models.layers.relative_position_attention import RelativePositionAttention
 
 
@@ -99,12 +100,12 @@ class TransformerEncoder(keras.layers.Layer):
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="feedforward_layer_norm")
         self._feedforward_layer_norm.build(inputs_shape)
-        self._feedforward_intermediate_dense = keras.layers.Dense(
+        self._feedforward_intermediate_dense = Dense(
             self.intermediate_dim, activation=self.activation,
             kernel_initializer=self._initializer(), dtype=self.dtype_policy,
             name="feedforward_intermediate_dense")
         self._feedforward_intermediate_dense.build(inputs_shape)
-        self._feedforward_output_dense = keras.layers.Dense(
+        self._feedforward_output_dense = Dense(
             hidden_dim, kernel_initializer=self._initializer(), dtype=self.dtype_policy,
             name="feedforward_output_dense")
         self._feedforward_output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
