@@ -439,8 +439,9 @@ class PipelineConfig:
         ``train.init_preset`` when it names a directory under ``base_dir`` (not
         a built-in preset name or an ``hf://`` handle). Paths with a scheme
         (``gs://``) and absolute paths stay as they are. A scheduled run's
-        steps start in other directories, so ``cloze`` resolves against the
-        working directory and the Airflow DAG against its config file's.
+        steps start in other directories, so ``cloze`` and the Airflow DAG
+        resolve a config file's paths against its directory and ``cloze``'s
+        flags against the working directory.
 
         Example:
         >>> config = PipelineConfig(corpus=CorpusConfig(paths=("texts/", "gs://b/t")))

@@ -37,7 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def instructions(path: str) -> list:
     """``(keyword, arguments)`` of each instruction, continuation lines joined, comments dropped."""
     with open(path) as f:
-        text = re.sub(r"\\\n", " ", "".join(line for line in f if not line.lstrip().startswith("#")))
+        lines = [line for line in f if not line.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "".join(lines))
     return [tuple(line.strip().split(None, 1)) for line in text.splitlines() if line.strip()]
 
 
@@ -59,8 +60,13 @@ def committed_tree(destination: str) -> None:
 def replay(dockerfile: str, work: str, python: str = "") -> dict:
     """Runs the instructions; returns the environment and working directory they leave."""
     context, image = os.path.join(work, "context"), os.path.join(work, "image")
+    marker = os.path.join(work, ".replay_dockerfile")
+    if os.path.isdir(work) and os.listdir(work) and not os.path.exists(marker):
+        raise SystemExit(f"--work {work} is not empty and not an earlier replay's; "
+                         "expected a new or empty directory")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(image)
+    open(marker, "w").close()
     committed_tree(context)
     env, cwd, cmd = dict(os.environ), image, None
     for keyword, arguments in instructions(dockerfile):
@@ -74,6 +80,9 @@ def replay(dockerfile: str, work: str, python: str = "") -> dict:
             env["VIRTUAL_ENV"] = venv
         elif keyword == "ENV":
             for assignment in shlex.split(arguments):
+                if "=" not in assignment:
+                    raise SystemExit(f"{dockerfile}: ENV {arguments!r}: expected NAME=value "
+                                     "pairs (the legacy 'ENV NAME value' form is not replayed)")
                 name, value = assignment.split("=", 1)
                 env[name] = value
         elif keyword == "WORKDIR":

@@ -276,7 +276,7 @@ def _run(pipeline: beam.Pipeline, output_dirs: Sequence[str] = ()) -> dict[str, 
         result.wait_until_finish()
     finally:
         gc.unfreeze()
-    remove_temporaries(output_dirs)
+        remove_temporaries(output_dirs)  # sorted runs and failed attempts, even on failure
     return counter_values(result)
 
 

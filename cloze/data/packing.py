@@ -75,8 +75,8 @@ class TokenizedBatch(NamedTuple):
     >>> batch = TokenizedBatch.from_documents([
     ...     TokenizedDocument("a", [np.array([5, 6]), np.array([7])]),
     ...     TokenizedDocument("b", [np.array([8])])])
-    >>> [(d.id, [s.tolist() for s in d.sentences]) for d in batch.select([1, 0]).documents()]
-    [('b', [[8]]), ('a', [[5, 6], [7]])]
+    >>> [(d.id, [s.tolist() for s in d.sentences]) for d in batch.documents()]
+    [('a', [[5, 6], [7]]), ('b', [[8]])]
     """
 
     ids: List[str]
@@ -126,38 +126,6 @@ class TokenizedBatch(NamedTuple):
             yield (doc_id.encode("utf-8", "surrogatepass"),
                    _ENCODED_COUNT.pack(last - first) + lengths[4 * first:4 * last]
                    + tokens[4 * sentence_splits[first]:4 * sentence_splits[last]])
-
-    def select(self, indices: Sequence[int]) -> "TokenizedBatch":
-        """The documents at ``indices``, in that order."""
-        indices = np.asarray(indices, dtype=np.int64)
-        documents, sentences = self.document_splits, self.sentence_splits
-        chosen = _ranges(documents[indices], documents[indices + 1])
-        return TokenizedBatch.from_lengths(
-            [self.ids[i] for i in indices.tolist()],
-            self.token_ids[_ranges(sentences[chosen], sentences[chosen + 1])],
-            sentences[chosen + 1] - sentences[chosen], documents[indices + 1] - documents[indices])
-
-    @classmethod
-    def concatenate(cls, batches: Iterable["TokenizedBatch"]) -> "TokenizedBatch":
-        """The documents of ``batches``, one batch after the other.
-
-        Example:
-        >>> one = TokenizedBatch.from_documents([TokenizedDocument("a", [np.array([5])])])
-        >>> TokenizedBatch.concatenate([one, one]).ids
-        ['a', 'a']
-        """
-        batches = list(batches)
-        return cls.from_lengths([doc_id for batch in batches for doc_id in batch.ids],
-                                np.concatenate([batch.token_ids for batch in batches]),
-                                np.concatenate([np.diff(b.sentence_splits) for b in batches]),
-                                np.concatenate([np.diff(b.document_splits) for b in batches]))
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])``, without the loop."""
-    lengths = ends - starts
-    before = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - before, lengths)
 
 
 def _splits(lengths: Sequence[int]) -> np.ndarray:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import struct
 import uuid
-from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -30,8 +30,10 @@ from apache_beam.transforms.window import GlobalWindows
 
 # A bundle's buffers, all groups together, before they are written as runs.
 SPILL_BUDGET_BYTES = 32 << 20
-# Runs read at once by a merge (one open file each); more are merged in passes.
+# Runs read at once by a merge (one open file each); more are merged in passes. Remote
+# file systems buffer each open file (GCS reads 16 MB ahead), so there fewer.
 MAX_OPEN_RUNS = 256
+MAX_OPEN_REMOTE_RUNS = 16
 TEMPORARY_PREFIX = ".tmp-"
 
 Item = Tuple[bytes, bytes]
@@ -141,15 +143,21 @@ class SpillSortedRuns(beam.DoFn):
             yield GlobalWindows.windowed_value(run)
 
 
-def merge_runs(paths: Iterable[str], max_open: int = MAX_OPEN_RUNS) -> Iterator[Item]:
+def merge_runs(paths: Iterable[str], max_open: Optional[int] = None) -> Iterator[Item]:
     """The items of the runs at ``paths``, merged into ascending ``(key, payload)`` order.
 
     Streams: one open file and one item per run in memory. Beyond
-    ``max_open`` runs, groups of ``max_open`` are first merged into bigger
-    runs beside them (deleted once read). Equal items (from different runs)
-    all come out.
+    ``max_open`` runs (default ``MAX_OPEN_RUNS`` on local disk,
+    ``MAX_OPEN_REMOTE_RUNS`` elsewhere), groups of ``max_open`` are first
+    merged into bigger runs beside them (deleted once read). Equal items (from
+    different runs) all come out.
     """
     paths = list(paths)
+    if max_open is None:
+        local = not paths or FileSystems.get_scheme(paths[0]) in (None, "file")
+        max_open = MAX_OPEN_RUNS if local else MAX_OPEN_REMOTE_RUNS
+    if max_open < 2:
+        raise ValueError(f"merge_runs: max_open={max_open}; expected at least 2")
     made: List[str] = []
     try:
         while len(paths) > max_open:

@@ -4,7 +4,7 @@ import math
 from typing import Iterable, List, Optional
 
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the ops the SavedModel's text signatures use)
+import tensorflow_text  # noqa: F401  (SentencePiece models' text signatures use its ops)
 
 from cloze.export.saved_model import TF_EXAMPLE_SIGNATURE
 from cloze.export.serving import read_records

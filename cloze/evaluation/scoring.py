@@ -49,7 +49,7 @@ class SavedModelHandler(ModelHandler[str, PredictionResult, Any]):
 
     def load_model(self):
         import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the ops of the text signatures)
+        import tensorflow_text  # noqa: F401  (SentencePiece models' text signatures use its ops)
 
         loaded = tf.saved_model.load(self._saved_model_dir)
         if self._signature not in loaded.signatures:

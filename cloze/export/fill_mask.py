@@ -2,7 +2,7 @@
 import os
 
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the ops the SavedModel's fill_mask uses)
+import tensorflow_text  # noqa: F401  (a SentencePiece model's fill_mask uses its ops)
 
 from cloze.export.saved_model import FILL_MASK_SIGNATURE
 from cloze.models.tasks.fill_mask import format_fills

@@ -65,7 +65,8 @@ def dag_from_environment():
     config_file = os.environ.get(CONFIG_ENV)
     if not config_file:
         return None
-    return create_dag(config_from_file(config_file), os.path.abspath(os.environ.get(OUTPUT_ENV, "cloze_output")),
+    return create_dag(config_from_file(config_file),
+                      os.path.abspath(os.environ.get(OUTPUT_ENV, "cloze_output")),
                       os.environ.get(SCHEDULE_ENV, "@daily"))
 
 

@@ -28,11 +28,16 @@ def parse_override(text: str):
 
 
 def build_config(args) -> PipelineConfig:
-    """The config file (if any), then ``--set`` overrides, then the shortcut flags."""
+    """The config file (if any), then ``--set`` overrides, then the shortcut flags.
+
+    Relative paths are taken from the config file's directory when the file
+    gives them (as the Airflow DAG takes them), else from the working directory.
+    """
     values = {}
     if args.config:
         with open(args.config, encoding="utf-8") as f:
-            values = json.load(f)
+            values = PipelineConfig.from_json(f.read()).with_absolute_paths(
+                os.path.dirname(os.path.abspath(args.config))).to_dict()
     for override in args.set:
         section, field, value = parse_override(override)
         values.setdefault(section, {})[field] = value

@@ -92,7 +92,10 @@ class Resilience(keras.callbacks.Callback):
         strategy = self.model.distribute_strategy
         if not is_multi_worker(strategy):
             return flag
-        return bool(strategy.reduce("SUM", tf.constant(float(flag)), axis=None) > 0)
+        # A value on every local replica (a worker may have several GPUs), summed over all.
+        flags = strategy.experimental_distribute_values_from_function(
+            lambda _: tf.constant(float(flag)))
+        return bool(strategy.reduce("SUM", flags, axis=None) > 0)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.batches % self.steps_per_epoch and self.batches < self.total:

@@ -1,4 +1,5 @@
 """The one training core behind the TFX Trainer's ``run_fn`` and ``cloze train``."""
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -22,9 +23,9 @@ from cloze.models.optimizers import NO_DECAY_PATTERN, WarmupLinearDecay, adamw
 from cloze.training.callbacks import Resilience, Throughput, TrainingPreempted
 from cloze.training.checkpoints import TrainingCheckpoint
 from cloze.training.dataset import RecordLayout, masked_lm_dataset, matching_files
+from cloze.training.multi_worker_loop import MultiWorkerLoop
 from cloze.training.report import write_training_report
-from cloze.training.strategy import (MultiWorkerLoop, distribution_strategy, is_chief,
-                                     is_multi_worker)
+from cloze.training.strategy import distribution_strategy, is_chief, is_multi_worker
 
 CONFIG_FILE = "cloze_config.json"
 RESULT_FILE = "training_result.json"
@@ -251,50 +252,55 @@ def train(config: PipelineConfig, train_pattern: str, eval_pattern: str, vocabul
     # Keras' fit cannot run multi-worker training (docs/training.md); this loop can.
     runner = MultiWorkerLoop(task, strategy) if is_multi_worker(strategy) else task
     # Workers other than the chief save too (tf.distribute wants every worker to), into
-    # scratch removed when `train` ends, and resume from the chief's checkpoints.
-    scratch = None if is_chief(strategy) else tempfile.TemporaryDirectory(prefix="cloze-worker-")
-    writes = outputs if scratch is None else TrainingOutputs(
-        *(os.path.join(scratch.name, part) for part in ("serving", "preset", "logs")))
-    checkpoint = TrainingCheckpoint(outputs.checkpoints, writes.checkpoints)
-    state = checkpoint.restore(task)
-    start, history = state["batches"], state["history"]
-    mask_generator, input_names = task.preprocessor.mask_generator, list(task.input)
-    eval_data, eval_batches = _eval_dataset(eval_pattern, config, mask_generator, input_names)
-    # Distributed eval splits batches across replicas; let it run to the end of the data.
-    eval_steps = None if replicated else eval_batches or None
-    resilience = Resilience(checkpoint, start, schedule.total, schedule.steps_per_epoch,
-                            schedule.checkpoint_every, history)
-    throughput = Throughput(train_config.batch_size * config.data.max_seq_length)
-    if start < schedule.total:
-        if start:
-            print(f"cloze [train] resuming at step {start} from {checkpoint.directory}",
-                  flush=True)
-        train_data = masked_lm_dataset(train_pattern, config.data, train_config.batch_size,
-                                       training=True, seed=train_config.seed, skip_batches=start,
-                                       mask_generator=mask_generator, input_names=input_names)
-        started = time.perf_counter()
-        runner.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
-                   epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
-                   validation_data=eval_data, validation_steps=eval_steps, verbose=2,
-                   callbacks=[resilience, throughput, keras.callbacks.TensorBoard(
-                       os.path.join(writes.log_dir, "tensorboard"))])
-        if resilience.preempted:
-            raise TrainingPreempted(
-                f"stopped by SIGTERM after step {resilience.batches}; checkpoint in "
-                f"{checkpoint.directory}: run the same command again to resume.")
-        logging.info("trained %d steps in %.1fs", resilience.batches - start,
-                     time.perf_counter() - started)
-    eval_loss = eval_accuracy = None
-    if eval_data is not None:
-        eval_loss, eval_accuracy = runner.evaluate(eval_data, steps=eval_steps, verbose=0)
-    speed = (sum(throughput.tokens_per_second[1:]) / len(throughput.tokens_per_second[1:])
-             if len(throughput.tokens_per_second) > 1 else None)
-    result = TrainingResult(steps=history.get("step", []),
-                            history={k: v for k, v in history.items() if k != "step"},
-                            eval_loss=eval_loss, eval_accuracy=eval_accuracy,
-                            tokens_per_second=speed, replicas=strategy.num_replicas_in_sync)
-    _write_outputs(task, config, result, writes)
-    return result
+    # scratch removed when `train` ends, however it ends, and resume from the chief's
+    # checkpoints.
+    with contextlib.ExitStack() as stack:
+        writes = outputs
+        if not is_chief(strategy):
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="cloze-worker-"))
+            writes = TrainingOutputs(*(os.path.join(scratch, part)
+                                       for part in ("serving", "preset", "logs")))
+        checkpoint = TrainingCheckpoint(outputs.checkpoints, writes.checkpoints)
+        state = checkpoint.restore(task)
+        start, history = state["batches"], state["history"]
+        mask_generator, input_names = task.preprocessor.mask_generator, list(task.input)
+        eval_data, eval_batches = _eval_dataset(eval_pattern, config, mask_generator, input_names)
+        # Distributed eval splits batches across replicas; let it run to the end of the data.
+        eval_steps = None if replicated else eval_batches or None
+        resilience = Resilience(checkpoint, start, schedule.total, schedule.steps_per_epoch,
+                                schedule.checkpoint_every, history)
+        throughput = Throughput(train_config.batch_size * config.data.max_seq_length)
+        if start < schedule.total:
+            if start:
+                print(f"cloze [train] resuming at step {start} from {checkpoint.directory}",
+                      flush=True)
+            train_data = masked_lm_dataset(
+                train_pattern, config.data, train_config.batch_size, training=True,
+                seed=train_config.seed, skip_batches=start, mask_generator=mask_generator,
+                input_names=input_names)
+            started = time.perf_counter()
+            runner.fit(train_data, steps_per_epoch=schedule.steps_per_epoch,
+                       epochs=math.ceil((schedule.total - start) / schedule.steps_per_epoch),
+                       validation_data=eval_data, validation_steps=eval_steps, verbose=2,
+                       callbacks=[resilience, throughput, keras.callbacks.TensorBoard(
+                           os.path.join(writes.log_dir, "tensorboard"))])
+            if resilience.preempted:
+                raise TrainingPreempted(
+                    f"stopped by SIGTERM after step {resilience.batches}; checkpoint in "
+                    f"{checkpoint.directory}: run the same command again to resume.")
+            logging.info("trained %d steps in %.1fs", resilience.batches - start,
+                         time.perf_counter() - started)
+        eval_loss = eval_accuracy = None
+        if eval_data is not None:
+            eval_loss, eval_accuracy = runner.evaluate(eval_data, steps=eval_steps, verbose=0)
+        speed = (sum(throughput.tokens_per_second[1:]) / len(throughput.tokens_per_second[1:])
+                 if len(throughput.tokens_per_second) > 1 else None)
+        result = TrainingResult(steps=history.get("step", []),
+                                history={k: v for k, v in history.items() if k != "step"},
+                                eval_loss=eval_loss, eval_accuracy=eval_accuracy,
+                                tokens_per_second=speed, replicas=strategy.num_replicas_in_sync)
+        _write_outputs(task, config, result, writes)
+        return result
 
 
 def _write_outputs(task, config: PipelineConfig, result: TrainingResult,

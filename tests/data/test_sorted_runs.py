@@ -103,3 +103,8 @@ def test_a_retried_shard_write_whose_runs_are_already_deleted_keeps_the_shard(tm
     assert list(write.process((0, {"runs": runs, "shard": [None]}))) == [shard]
     assert open(shard, "rb").read() == written
     assert os.listdir(tmp_path) == [os.path.basename(shard)]
+
+
+def test_a_merge_of_fewer_than_two_open_runs_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="max_open=1; expected at least 2"):
+        list(merge_runs([], max_open=1))

@@ -29,6 +29,17 @@ def test_set_overrides_and_shortcuts_build_the_config(tmp_path, monkeypatch):
     assert config.corpus.on_invalid_utf8 == "skip"
 
 
+def test_relative_paths_in_a_config_file_are_taken_from_its_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.json").write_text('{"corpus": {"paths": ["texts"]}}')
+    args = make_parser().parse_args(["run", "--config", "conf/config.json",
+                                     "--vocab-file", "v.txt"])
+    config = build_config(args)
+    assert config.corpus.paths == (f"{tmp_path}/conf/texts",)
+    assert config.vocab.vocab_file == f"{tmp_path}/v.txt"
+
+
 def test_serving_flags_and_eval_overrides_build_the_config(tmp_path):
     config_file = tmp_path / "config.json"
     config_file.write_text('{"eval": {"max_perplexity": 500}, "serving": {"model_name": "a"}}')

@@ -171,7 +171,8 @@ def run_loop_worker(out):
     from cloze.config import TrainConfig
     from cloze.training.callbacks import Resilience
     from cloze.training.checkpoints import TrainingCheckpoint
-    from cloze.training.strategy import MultiWorkerLoop, distribution_strategy, is_chief
+    from cloze.training.multi_worker_loop import MultiWorkerLoop
+    from cloze.training.strategy import distribution_strategy, is_chief
 
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     strategy = distribution_strategy(TrainConfig(distribution="multi_worker"))
