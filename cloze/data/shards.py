@@ -123,11 +123,15 @@ class _WriteShardFn(beam.DoFn):
         index, groups = shard
         runs = list(groups["runs"])
         path = FileSystems.join(self._output_dir, shard_name(index, self._num_shards))
-        left = [run for run in runs if FileSystems.exists(run)]
-        # Runs are deleted only once the shard is in place: with some gone, a failed attempt
-        # of this bundle has written it.
-        if len(left) == len(runs) or not FileSystems.exists(path):
+        if FileSystems.exists(path):
+            # Runs are deleted only once the shard is in place: with some gone, a failed
+            # attempt of this bundle has written it; with all there, it is an earlier job's.
+            left = [run for run in runs if FileSystems.exists(run)]
+            if len(left) == len(runs):
+                self._write(runs, path)
+        else:  # the usual case, one metadata call rather than one per run
             self._write(runs, path)
+            left = runs
         delete_runs(left)
         self._written.inc()
         yield path
