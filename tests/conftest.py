@@ -22,3 +22,13 @@ def tiny_task(tiny_vocab):
                             dropout=0.0)
     preprocessor = MaskedLMPreprocessor(WordPieceTokenizer(tiny_vocab), sequence_length=16)
     return MaskedLM(backbone, preprocessor)
+
+
+def original_ids(examples):
+    """``input_ids`` with the masked-LM labels put back at their positions."""
+    original = examples["input_ids"].copy()
+    for row, (positions, labels, weights) in enumerate(zip(
+            examples["masked_lm_positions"], examples["masked_lm_ids"],
+            examples["masked_lm_weights"])):
+        original[row, positions[weights == 1]] = labels[weights == 1]
+    return original

@@ -25,7 +25,7 @@ from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocumen
                                 pack_full_sentences, pair_sequences)
 from cloze.data.sentences import split_sentences
 from cloze.data.shards import KeyedRecord, keyed_record
-from cloze.data.sorted_runs import SPILL_BUDGET_BYTES, SpillSortedRuns, merge_runs
+from cloze.data.sorted_runs import SPILL_BUDGET_BYTES, SpillSortedRuns, grouped, merge_runs
 from cloze.data.tokenizers import (batch_token_ids, load_tokenizer, tokenizer_sha256,
                                    word_continuations)
 
@@ -233,10 +233,8 @@ class PackSequences(beam.PTransform):
 def _documents_by_bucket(batch: TokenizedBatch, num_buckets: int
                          ) -> Iterable[Tuple[int, List[Tuple[bytes, bytes]]]]:
     """(bucket, the encoded documents of ``batch`` that go there), for each bucket they touch."""
-    buckets: dict = {}
-    for doc_id, item in zip(batch.ids, batch.encoded_documents()):
-        buckets.setdefault(packing_bucket(doc_id, num_buckets), []).append(item)
-    return buckets.items()
+    return grouped(batch.encoded_documents(), lambda item: packing_bucket(
+        item[0].decode("utf-8", "surrogatepass"), num_buckets))
 
 
 def packing_bucket(doc_id: str, num_buckets: int) -> int:

@@ -24,7 +24,7 @@ from apache_beam.metrics.metric import Metrics
 
 from cloze.data.corpus import COUNTER_NAMESPACE
 from cloze.data.sorted_runs import (SPILL_BUDGET_BYTES, TEMPORARY_PREFIX, SpillSortedRuns,
-                                    delete_runs, merge_runs)
+                                    delete_runs, grouped, merge_runs)
 
 SHARD_PREFIX = "data_tfrecord"
 
@@ -105,10 +105,7 @@ class WriteShards(beam.PTransform):
 def _by_shard(records: List[KeyedRecord], num_shards: int
               ) -> Iterator[Tuple[int, List[KeyedRecord]]]:
     """(shard index, the records of ``records`` that go there), for each shard they touch."""
-    shards: dict = {}
-    for record in records:
-        shards.setdefault(int.from_bytes(record[0][:8], "big") % num_shards, []).append(record)
-    return iter(shards.items())
+    return grouped(records, lambda record: int.from_bytes(record[0][:8], "big") % num_shards)
 
 
 class _WriteShardFn(beam.DoFn):

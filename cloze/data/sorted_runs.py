@@ -143,6 +143,20 @@ class SpillSortedRuns(beam.DoFn):
             yield GlobalWindows.windowed_value(run)
 
 
+def grouped(items: Iterable[Item], group_of: Callable[[Item], Hashable]
+            ) -> Iterator[Tuple[Hashable, List[Item]]]:
+    """``(group, its items in order)`` for each group ``group_of`` gives ``items``.
+
+    Example:
+    >>> list(grouped([(b"a", b""), (b"b", b""), (b"c", b"")], lambda item: item[0] == b"b"))
+    [(False, [(b'a', b''), (b'c', b'')]), (True, [(b'b', b'')])]
+    """
+    groups: Dict[Hashable, List[Item]] = {}
+    for item in items:
+        groups.setdefault(group_of(item), []).append(item)
+    return iter(groups.items())
+
+
 def merge_runs(paths: Iterable[str], max_open: Optional[int] = None) -> Iterator[Item]:
     """The items of the runs at ``paths``, merged into ascending ``(key, payload)`` order.
 

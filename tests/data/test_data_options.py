@@ -11,6 +11,7 @@ from cloze.config import CorpusConfig, DataConfig, VocabConfig
 from cloze.data.default_corpus import write_default_corpus
 from cloze.data.features import feature_spec
 from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
+from tests.conftest import original_ids
 
 BASE = dict(max_seq_length=48, max_predictions_per_seq=8, eval_percent=20, packing_buckets=3)
 
@@ -101,12 +102,7 @@ def test_dupe_factor_writes_copies_with_different_masks(made):
     assert twice["documents_packed_train"] == once["documents_packed_train"]
 
     def originals(examples):
-        ids = examples["input_ids"].copy()
-        for row, (positions, labels, weights) in enumerate(zip(
-                examples["masked_lm_positions"], examples["masked_lm_ids"],
-                examples["masked_lm_weights"])):
-            ids[row, positions[weights == 1]] = labels[weights == 1]
-        return sorted(map(tuple, ids.tolist()))
+        return sorted(map(tuple, original_ids(examples).tolist()))
 
     assert originals(double) == sorted(originals(single) * 2)
     assert len(set(map(tuple, double["masked_lm_positions"].tolist()))) > len(single["input_ids"])

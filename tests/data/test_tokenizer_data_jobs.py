@@ -19,6 +19,7 @@ from cloze.data.mlm_examples import whitespace_first
 from cloze.data.sentences import split_sentences
 from cloze.data.tokenizers import (TOKENIZER_FILES, load_tokenizer, tokenizer_files,
                                    word_continuations)
+from tests.conftest import original_ids
 
 KINDS = ("sentencepiece", "byte_bpe")
 # full_sentences with token masking goes through the batched mask_batch path; doc_pairs
@@ -106,16 +107,6 @@ def made(request, make):
 def made_pairs(request, make):
     """doc_pairs with whole-word masking."""
     return make(request.param, "words")
-
-
-def original_ids(examples):
-    """``input_ids`` with the masked-LM labels put back at their positions."""
-    original = examples["input_ids"].copy()
-    for row, (positions, labels, weights) in enumerate(zip(
-            examples["masked_lm_positions"], examples["masked_lm_ids"],
-            examples["masked_lm_weights"])):
-        original[row, positions[weights == 1]] = labels[weights == 1]
-    return original
 
 
 @pytest.mark.parametrize("kind", KINDS)
