@@ -163,6 +163,30 @@ def _relative_paths(paths: Sequence[str]) -> dict[str, str]:
     return {path: "/".join(parts[depth:]) for path, parts in zip(paths, split)}
 
 
+class ListCorpusFiles(beam.PTransform):
+    """``(path, path below the corpus root)`` of every file of ``config.paths``, spread out.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.txt").write_text("One.")
+    >>> with beam.Pipeline() as p:
+    ...     _ = p | ListCorpusFiles(CorpusConfig(paths=(str(root),))) | beam.Values() | beam.Map(print)
+    a.txt
+    """
+
+    def __init__(self, config: CorpusConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, pbegin):
+        files = _relative_paths(expand_corpus_paths(self._config.paths))
+        return (pbegin
+                | "Create" >> beam.Create(sorted(files.items()))
+                # Create makes one bundle; reshuffling lets workers read files in parallel.
+                | "Spread" >> beam.Reshuffle())
+
+
 class ReadCorpus(beam.PTransform):
     """Reads the files of ``config.paths`` into a ``PCollection`` of ``Document``.
 
@@ -190,19 +214,16 @@ class ReadCorpus(beam.PTransform):
         self._config = config
 
     def expand(self, pbegin):
-        files = _relative_paths(expand_corpus_paths(self._config.paths))
         documents = (pbegin
-                     | "ListFiles" >> beam.Create(sorted(files.items()))
-                     # Create makes one bundle; reshuffling lets workers read files in parallel.
-                     | "SpreadFiles" >> beam.Reshuffle()
-                     | "ReadDocuments" >> beam.ParDo(_ReadDocumentsFn(self._config)))
+                     | "ListFiles" >> ListCorpusFiles(self._config)
+                     | "ReadDocuments" >> beam.ParDo(ReadDocumentsFn(self._config)))
         if self._config.deduplicate:
             documents = documents | "DropDuplicates" >> _DropDuplicates()
         return documents
 
 
-class _ReadDocumentsFn(beam.DoFn):
-    """(path, relative path) -> the file's documents, counting what it reads and skips."""
+class ReadDocumentsFn(beam.DoFn):
+    """(path, relative path) -> the file's documents in order, counting what it reads and skips."""
 
     _COUNTERS = ("files_read", "files_skipped_empty", "documents_read",
                  "documents_skipped_empty", "documents_skipped_invalid_utf8",
@@ -457,11 +478,12 @@ def _json_text(line: str, location: str, text_field: str) -> str:
     return text
 
 
-def _tfrecord_documents(path: str, decode: Callable[[bytes, int], Union[str, _Skip]],
-                        text_field: str) -> Iterator[_ParsedDocument]:
-    """One document per ``tf.train.Example`` record, its text in bytes feature ``text_field``."""
-    from tensorflow.core.example import example_pb2  # only this format needs the proto
+def tfrecord_records(path: str) -> Iterator[Tuple[int, bytes]]:
+    """(1-based record number, record) of the TFRecord file at ``path``, streaming.
 
+    Checksums are not verified. Raises ``CorpusError`` naming the record on a
+    truncated file.
+    """
     with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
         for number in itertools.count(1):
             header = f.read(12)  # uint64 length, then its masked CRC32C
@@ -472,14 +494,23 @@ def _tfrecord_documents(path: str, decode: Callable[[bytes, int], Union[str, _Sk
             if len(data) != length or len(f.read(4)) != 4:
                 raise CorpusError(f"{path}:{number}: truncated TFRecord record; expected a "
                                   "complete TFRecord file of tf.train.Example")
-            feature = example_pb2.Example.FromString(data).features.feature
-            values = feature[text_field].bytes_list.value if text_field in feature else []
-            if len(values) != 1:
-                present = ", ".join(sorted(feature)) or "none"
-                raise CorpusError(f"{path}:{number}: no single bytes feature {text_field!r} "
-                                  f"(features: {present}); set corpus.text_field to the "
-                                  "feature that holds the text")
-            yield number, decode(values[0], number)
+            yield number, data
+
+
+def _tfrecord_documents(path: str, decode: Callable[[bytes, int], Union[str, _Skip]],
+                        text_field: str) -> Iterator[_ParsedDocument]:
+    """One document per ``tf.train.Example`` record, its text in bytes feature ``text_field``."""
+    from tensorflow.core.example import example_pb2  # only this format needs the proto
+
+    for number, data in tfrecord_records(path):
+        feature = example_pb2.Example.FromString(data).features.feature
+        values = feature[text_field].bytes_list.value if text_field in feature else []
+        if len(values) != 1:
+            present = ", ".join(sorted(feature)) or "none"
+            raise CorpusError(f"{path}:{number}: no single bytes feature {text_field!r} "
+                              f"(features: {present}); set corpus.text_field to the "
+                              "feature that holds the text")
+        yield number, decode(values[0], number)
 
 
 def _parquet_documents(path: str, text_field: str) -> Iterator[_ParsedDocument]:

@@ -8,6 +8,7 @@ made: the ``"cloze"`` counters, or the vocabulary. Splits live in TFX's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import hashlib
 import json
@@ -21,13 +22,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
 from cloze.config import CorpusConfig, DataConfig, VocabConfig
-from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, ReadCorpus,
-                               counter_values, expand_corpus_paths)
+from cloze.data.blocks import ReadCorpusBlocks, ReadDocumentBlocks, file_order_key
+from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, counter_values,
+                               expand_corpus_paths)
 from cloze.data.features import parse_document_example, serialize_document
 from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, write_json
 from cloze.data.mlm_examples import (EXAMPLES_COUNTERS, TokenizePackMask, is_eval_document,
                                      shared_tokenizer)
-from cloze.data.shards import WriteShards, keyed_record, remove_temporaries
+from cloze.data.shards import WriteShards, remove_temporaries
 from cloze.data.tokenizers import (MAX_TRAINING_LINES, copy_tokenizer, learn_tokenizer,
                                    load_tokenizer, tokenizer_sha256)
 from cloze.data.wordpiece import (LearnVocabulary, VocabularyError, read_vocabulary,
@@ -42,7 +44,8 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
 
     Runs ``pipeline`` to the end. A document goes to eval by
     ``is_eval_document(id, eval_percent)``, every split gets ``num_shards``
-    files (perhaps empty) of ``make_document_example`` records. Writes
+    files (perhaps empty) of ``make_document_example`` records, each file's
+    documents together and in order (``blocks.file_order_key``). Writes
     ``output_uri/manifest.json``: the input files with sizes and sha256, the
     corpus config, ``eval_percent`` and the counts. Returns the counters:
     those of ``ReadCorpus`` plus ``documents_written_train`` and
@@ -55,10 +58,8 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
     inputs_path = FileSystems.join(output_uri, ".inputs.json")
     for split, documents in _read_splits(pipeline, config, eval_percent, inputs_path).items():
         _ = (documents
-             | f"Batch{split.title()}" >> beam.BatchElements(min_batch_size=64,
-                                                              max_batch_size=1024)
-             | f"ToRecords{split.title()}" >> beam.Map(
-                 lambda docs: [keyed_record((doc.id,), serialize_document(doc)) for doc in docs])
+             | f"ToRecords{split.title()}" >> beam.Map(lambda block: [
+                 (file_order_key(doc.id), serialize_document(doc)) for doc in block.documents()])
              | f"Write{split.title()}" >> WriteShards(_split_uri(output_uri, split), num_shards))
     counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
     _check_documents(counts, config)
@@ -69,18 +70,18 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
 
 def _read_splits(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: int,
                  inputs_path: str) -> dict[str, beam.PCollection]:
-    """The corpus's documents by split, counted (``documents_written_<split>``).
+    """The corpus's documents in blocks by split, counted (``documents_written_<split>``).
 
     Also hashes the input files into ``inputs_path`` for the manifest.
     """
     _ = (pipeline
          | "ListInputs" >> beam.Create(expand_corpus_paths(config.paths))
          | "HashInputs" >> HashFiles(inputs_path))
-    documents = pipeline | "ReadCorpus" >> ReadCorpus(config)
-    splits = documents | "SplitByIdHash" >> beam.Partition(_split_index, len(SPLITS), eval_percent)
-    return {split: split_documents
+    blocks = pipeline | "ReadCorpus" >> ReadCorpusBlocks(
+        config, functools.partial(_split_of, eval_percent=eval_percent), SPLITS)
+    return {split: blocks[split]
             | f"Count{split.title()}" >> beam.ParDo(_CountFn(f"documents_written_{split}"))
-            for split, split_documents in zip(SPLITS, splits)}
+            for split in SPLITS}
 
 
 def _check_documents(counts: dict[str, int], config: CorpusConfig) -> None:
@@ -99,8 +100,8 @@ def _corpus_manifest(inputs_path: str, config: CorpusConfig, eval_percent: int,
     return manifest
 
 
-def _split_index(doc: Document, num_partitions: int, eval_percent: int) -> int:
-    return SPLITS.index("eval" if is_eval_document(doc.id, eval_percent) else "train")
+def _split_of(doc: Document, eval_percent: int) -> str:
+    return "eval" if is_eval_document(doc.id, eval_percent) else "train"
 
 
 def learn_vocabulary(pipeline: beam.Pipeline, documents_pattern: str, config: VocabConfig,
@@ -196,7 +197,7 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
     and these counts. Returns the counters of ``TokenizePackMask`` per split,
     e.g. ``sequences_written_train`` and ``masked_tokens_eval``.
     """
-    _write_examples({split: pipeline | f"Read{split.title()}" >> _ReadDocuments(
+    _write_examples({split: pipeline | f"Read{split.title()}" >> ReadDocumentBlocks(
         FileSystems.join(_split_uri(documents_uri, split), "*")) for split in SPLITS},
         vocab_path, vocab, config, output_uri)
     counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
@@ -294,11 +295,11 @@ class _ReadDocuments(beam.PTransform):
 
 
 class _CountFn(beam.DoFn):
-    """Passes elements through, counting them in counter ``name``."""
+    """Passes blocks through, counting their documents in counter ``name``."""
 
     def __init__(self, name: str):
         self._counter = Metrics.counter(COUNTER_NAMESPACE, name)
 
-    def process(self, element):
-        self._counter.inc()
-        yield element
+    def process(self, block):
+        self._counter.inc(len(block.ids))
+        yield block

@@ -16,13 +16,15 @@ from typing import Iterable, Iterator, List, Tuple, Union
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics.metric import Metrics
+from apache_beam.pvalue import TaggedOutput
 
 from cloze.config import DataConfig, VocabConfig
-from cloze.data.corpus import COUNTER_NAMESPACE, Document
+from cloze.data.blocks import DocumentBlock
+from cloze.data.corpus import COUNTER_NAMESPACE
 from cloze.data.features import serialize_examples
 from cloze.data.masking import MaskedBatch, mask_batch, mask_sequence, sequence_rng, sequence_seed
-from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocument, pack_document,
-                                pack_full_sentences, pair_sequences)
+from cloze.data.packing import (PackedSequence, TokenizedBatch, TokenizedDocument,
+                                pack_batch, pack_document, pack_full_sentences, pair_sequences)
 from cloze.data.sentences import split_sentences
 from cloze.data.shards import KeyedRecord, keyed_record
 from cloze.data.sorted_runs import SPILL_BUDGET_BYTES, SpillSortedRuns, grouped, merge_runs
@@ -38,11 +40,14 @@ PACKED_BATCH_SIZE = 256
 
 
 class TokenizePackMask(beam.PTransform):
-    """Documents -> lists of keyed masked-LM records (``shards.keyed_record``) for ``WriteShards``.
+    """Blocks of documents -> lists of keyed masked-LM records (``shards.keyed_record``).
 
-    Work travels in batches: ``Tokenize`` turns a batch of documents into one
-    ``TokenizedBatch``, ``Pack`` emits lists of up to ``PACKED_BATCH_SIZE``
-    sequences and ``Mask`` masks and serializes a list at once. The tokenizer
+    The input is blocks (``blocks``: lists of consecutive documents of a
+    file, in order); the output, a tuple of ``PCollection`` (see
+    ``PackSequences``), goes to ``WriteShards``. Work travels in
+    batches: ``Tokenize`` turns a block into one ``TokenizedBatch``, ``Pack``
+    emits lists of up to ``PACKED_BATCH_SIZE`` sequences and ``Mask`` masks
+    and serializes a list at once. The tokenizer
     (``vocab.tokenizer`` over its files at ``tokenizer_path``, see
     ``tokenizers.load_tokenizer``) gives the ids of ``cls``, ``sep``, ``mask``
     and ``pad`` and the special tokens that are never masked. Random choices
@@ -61,13 +66,13 @@ class TokenizePackMask(beam.PTransform):
     >>> vocab_path = os.path.join(tempfile.mkdtemp(), "vocab.txt")
     >>> with open(vocab_path, "w") as f:
     ...     _ = f.write("\\n".join(list(SPECIAL_TOKENS) + ["a", "b", "c"]) + "\\n")
-    >>> documents = [Document("x.txt:1", "a b c a b c a b"), Document("y.txt:1", "C")]
+    >>> blocks = [DocumentBlock(["x.txt:1"], ["a b c a b c a b"]), DocumentBlock(["y.txt:1"], ["C"])]
     >>> config = DataConfig(8, 2, packing="sentences")
     >>> with beam.Pipeline() as p:  # 8 tokens need two sequences of length 8, "C" one
-    ...     _ = (p | beam.Create(documents)
+    ...     _ = (p | beam.Create(blocks)
     ...          | TokenizePackMask(vocab_path, VocabConfig(lower_case=True), config,
     ...                             spill_dir=tempfile.mkdtemp())
-    ...          | beam.FlatMap(list)
+    ...          | beam.Flatten() | beam.FlatMap(list)
     ...          | beam.combiners.Count.Globally() | beam.Map(print))
     3
     """
@@ -83,22 +88,23 @@ class TokenizePackMask(beam.PTransform):
         self._suffix = counter_suffix
         self._budget = spill_budget_bytes
 
-    def expand(self, documents):
+    def expand(self, blocks):
         config = self._config
         tokenizer = shared_tokenizer(self._path, self._vocab)
-        return (documents
-                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
-                | "Tokenize" >> beam.ParDo(_TokenizeFn(
-                    self._path, self._vocab, config.packing != "sentences", self._suffix))
-                | "Pack" >> PackSequences(config, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                                          self._spill_dir, self._suffix,
-                                          pair_layout=tokenizer.pair_layout,
-                                          spill_budget_bytes=self._budget)
-                | "Mask" >> beam.ParDo(_MaskFn(self._path, self._vocab, config, self._suffix)))
+        parts = (blocks
+                 | "Tokenize" >> beam.ParDo(_TokenizeFn(
+                     self._path, self._vocab, config.packing != "sentences", self._suffix))
+                 | "Pack" >> PackSequences(config, tokenizer.cls_token_id,
+                                           tokenizer.sep_token_id, self._spill_dir,
+                                           self._suffix, pair_layout=tokenizer.pair_layout,
+                                           spill_budget_bytes=self._budget))
+        mask = _MaskFn(self._path, self._vocab, config, self._suffix)
+        return tuple(part | ("Mask" if not number else f"Mask{number}") >> beam.ParDo(mask)
+                     for number, part in enumerate(parts))
 
 
 class _TokenizeFn(beam.DoFn):
-    """A batch of documents -> one ``TokenizedBatch``; the tokenizer is built once per worker."""
+    """A block of documents -> one ``TokenizedBatch``; the tokenizer is built once per worker."""
 
     def __init__(self, tokenizer_path: str, vocab: VocabConfig, by_sentence: bool,
                  counter_suffix: str):
@@ -120,20 +126,21 @@ class _TokenizeFn(beam.DoFn):
             return whitespace_first(split_sentences(text))
         return split_sentences(text)
 
-    def process(self, documents: List[Document]) -> Iterator[TokenizedBatch]:
-        texts = [self._sentences(doc.text) for doc in documents]
+    def process(self, block: DocumentBlock) -> Iterator[TokenizedBatch]:
+        texts = [self._sentences(text) for text in block.texts]
         values, row_splits = self._token_ids([sentence for sentences in texts
                                               for sentence in sentences])
         lengths = np.diff(row_splits)
-        document_of = np.repeat(np.arange(len(documents)), [len(t) for t in texts])
+        count = len(block.ids)
+        document_of = np.repeat(np.arange(count), [len(t) for t in texts])
         kept = lengths > 0
-        sentences_per_document = np.bincount(document_of[kept], minlength=len(documents))
+        sentences_per_document = np.bincount(document_of[kept], minlength=count)
         has_tokens = sentences_per_document > 0
-        self._tokenized.inc(len(documents))
-        self._no_tokens.inc(int(len(documents) - has_tokens.sum()))
+        self._tokenized.inc(count)
+        self._no_tokens.inc(int(count - has_tokens.sum()))
         if has_tokens.any():
             yield TokenizedBatch.from_lengths(
-                [doc.id for doc, keep in zip(documents, has_tokens.tolist()) if keep],
+                [doc_id for doc_id, keep in zip(block.ids, has_tokens.tolist()) if keep],
                 values, lengths[kept], sentences_per_document[has_tokens])
 
 
@@ -177,35 +184,41 @@ def _cached_tokenizer(tokenizer_path: str, vocab: VocabConfig, sha256: str):
 
 
 class PackSequences(beam.PTransform):
-    """``TokenizedBatch`` -> lists of ``PackedSequence``, ``config.dupe_factor`` copies each.
+    """``TokenizedBatch`` (a block each) -> lists of ``PackedSequence``, ``config.dupe_factor`` copies each.
 
-    ``sentences`` packs each document alone. ``full_sentences`` and
-    ``doc_pairs`` group documents into ``config.packing_buckets`` buckets by a
-    sha256 of their id and read each bucket in id order, so what crosses
-    document boundaries (or supplies random segments B) does not depend on
-    Beam's order. The sort is on disk: each bundle spills its documents as
-    runs sorted by id under ``spill_dir`` (``sorted_runs.SpillSortedRuns``,
-    ``spill_budget_bytes`` buffered), only run paths are grouped by bucket, and
-    ``full_sentences`` packs a bucket as a stream merged from its runs, so
-    memory does not grow with the corpus; ``doc_pairs``, which draws segments
-    B from anywhere in the bucket, holds one bucket at a time. The runs stay
-    until ``shards.remove_temporaries`` clears ``spill_dir`` (a retried bundle
-    reads them again). The copy number ends every key. Lists hold at most
-    ``PACKED_BATCH_SIZE`` sequences. ``pair_layout`` is the tokenizer's
-    (``"bert"`` or RoBERTa's ``"roberta"``, see ``packing.pair_sequences``).
-    Counters ``documents_packed`` and ``documents_skipped_no_pair``, followed
-    by ``counter_suffix``.
+    Each element is one block of documents (``blocks``), in order. Returns a
+    tuple of one or two ``PCollection`` (sequences of blocks, of buckets).
+    ``sentences`` packs each document alone. ``full_sentences`` packs each
+    block by itself, in order (``packing.pack_batch``), and hands its
+    unfinished last sequence on as documents, its tail. The tails, and under
+    ``doc_pairs`` every document (segments B come from anywhere in a bucket),
+    go into ``config.packing_buckets`` buckets by a sha256 of their id, and
+    each bucket is read in id order, so what crosses documents does not depend
+    on Beam's order. The bucket sort is on disk: each bundle spills its items
+    as runs sorted by id under ``spill_dir`` (``sorted_runs.SpillSortedRuns``,
+    ``spill_budget_bytes`` buffered), only run paths are grouped by bucket,
+    and ``full_sentences`` packs a bucket's tails as a stream merged from its
+    runs, so memory does not grow with the corpus; ``doc_pairs`` holds one
+    bucket at a time. The runs stay until ``shards.remove_temporaries`` clears
+    ``spill_dir`` (a retried bundle reads them again). The copy number ends
+    every key. Lists hold at most ``PACKED_BATCH_SIZE`` sequences.
+    ``pair_layout`` is the tokenizer's (``"bert"`` or RoBERTa's
+    ``"roberta"``, see ``packing.pair_sequences``). Counters
+    ``documents_packed`` and ``documents_skipped_no_pair``, followed by
+    ``counter_suffix``.
 
     Example:
-    >>> import tempfile
-    >>> docs = [TokenizedDocument("a", [np.array([10, 11])]),
-    ...         TokenizedDocument("b", [np.array([20])])]
-    >>> with beam.Pipeline() as p:  # doctest: +NORMALIZE_WHITESPACE
-    ...     _ = (p | beam.Create([TokenizedBatch.from_documents(docs)])
-    ...          | PackSequences(DataConfig(packing_buckets=1), 2, 3, tempfile.mkdtemp())
-    ...          | beam.Map(print))
-    [PackedSequence(key=('a', 0, 0), token_ids=array([ 2, 10, 11,  3, 20,  3]),
-                    segment_ids=array([0, 0, 0, 0, 0, 0]), next_sentence_label=0)]
+    >>> import operator, tempfile
+    >>> blocks = [[TokenizedDocument("a", [np.array([10, 11])]),
+    ...            TokenizedDocument("b", [np.array([20])])],
+    ...           [TokenizedDocument("c", np.arange(30, 37).reshape(7, 1).tolist())]]
+    >>> with beam.Pipeline() as p:  # block tails ('a' and 'b', the last of 'c') pack together
+    ...     _ = (p | beam.Create([TokenizedBatch.from_documents(b) for b in blocks])
+    ...          | PackSequences(DataConfig(8, 2, packing_buckets=1), 2, 3,
+    ...                          tempfile.mkdtemp())
+    ...          | beam.Flatten() | beam.FlatMap(list) | beam.Map(operator.itemgetter(0))
+    ...          | beam.combiners.ToList() | beam.Map(sorted) | beam.Map(print))
+    [('a', 0, 0), ('c', 0, 0)]
     """
 
     def __init__(self, config: DataConfig, cls_id: int, sep_id: int, spill_dir: str,
@@ -213,27 +226,39 @@ class PackSequences(beam.PTransform):
                  spill_budget_bytes: int = SPILL_BUDGET_BYTES):
         super().__init__()
         self._fn = _PackFn(config, cls_id, sep_id, counter_suffix, pair_layout)
+        self._packing = config.packing
         self._buckets = config.packing_buckets
-        self._alone = config.packing == "sentences"
         self._spill_dir = spill_dir
         self._budget = spill_budget_bytes
 
     def expand(self, batches):
-        if self._alone:
-            return batches | "PackEach" >> beam.ParDo(self._fn)
-        return (batches
+        if self._packing == "sentences":
+            return (batches | "PackEach" >> beam.ParDo(self._fn),)
+        if self._packing == "doc_pairs":
+            return (self._pack_buckets(batches | "Documents" >> beam.Map(
+                lambda batch: list(batch.encoded_documents()))),)
+        packed = batches | "PackBlocks" >> beam.ParDo(self._fn).with_outputs(
+            _TAILS, main="sequences")
+        # Two outputs, not flattened: a Flatten of outputs of two stages is materialized.
+        return packed.sequences, self._pack_buckets(packed[_TAILS])
+
+    def _pack_buckets(self, encoded_documents):
+        return (encoded_documents
                 | "SpillByBucket" >> beam.ParDo(SpillSortedRuns(
-                    self._spill_dir,
-                    functools.partial(_documents_by_bucket, num_buckets=self._buckets),
+                    self._spill_dir, functools.partial(_by_bucket, num_buckets=self._buckets),
                     self._budget))
                 | "GroupBuckets" >> beam.GroupByKey()
                 | "PackBucket" >> beam.ParDo(self._fn))
 
 
-def _documents_by_bucket(batch: TokenizedBatch, num_buckets: int
-                         ) -> Iterable[Tuple[int, List[Tuple[bytes, bytes]]]]:
-    """(bucket, the encoded documents of ``batch`` that go there), for each bucket they touch."""
-    return grouped(batch.encoded_documents(), lambda item: packing_bucket(
+# PackSequences' second output: lists of encoded documents (tails of blocks) for the buckets.
+_TAILS = "tails"
+
+
+def _by_bucket(items: Iterable[Tuple[bytes, bytes]], num_buckets: int
+               ) -> Iterable[Tuple[int, List[Tuple[bytes, bytes]]]]:
+    """(bucket, the encoded documents of ``items`` that go there), for each bucket they touch."""
+    return grouped(items, lambda item: packing_bucket(
         item[0].decode("utf-8", "surrogatepass"), num_buckets))
 
 
@@ -249,7 +274,12 @@ def packing_bucket(doc_id: str, num_buckets: int) -> int:
 
 
 class _PackFn(beam.DoFn):
-    """A batch of documents (``sentences``) or a sorted bucket -> lists of packed sequences."""
+    """A block (``TokenizedBatch``) or a bucket's sorted runs -> lists of packed sequences.
+
+    A block packs under ``sentences`` and ``full_sentences`` (its tail going
+    to the ``_TAILS`` output); a bucket holds ``full_sentences`` tails or
+    ``doc_pairs`` documents.
+    """
 
     def __init__(self, config: DataConfig, cls_id: int, sep_id: int, counter_suffix: str,
                  pair_layout: str):
@@ -261,44 +291,47 @@ class _PackFn(beam.DoFn):
                                         "documents_skipped_no_pair" + counter_suffix)
 
     def process(self, element: Union[TokenizedBatch, Tuple[int, Iterable[str]]]
-                ) -> Iterator[List[PackedSequence]]:
-        """A batch of documents (``sentences``) or ``(bucket, its sorted runs)``."""
-        if self._config.packing == "sentences":
-            documents = element.documents()
+                ) -> Iterator[Union[List[PackedSequence], TaggedOutput]]:
+        """A block or ``(bucket, its sorted runs)``."""
+        config = self._config
+        if isinstance(element, TokenizedBatch):
+            self._packed.inc(len(element.ids))
+            if config.packing == "sentences":
+                yield from self._chunks(self._alone(element.documents()))
+                return
+            sequences, tail = pack_batch(element, config.max_seq_length, self._cls_id,
+                                         self._sep_id, keep_tail=True)
+            yield from self._chunks(sequences)
+            if tail:
+                yield TaggedOutput(_TAILS, [doc.encode() for doc in tail])
+            return
+        # Ids are unique within a split; were two equal, their tokens would order them.
+        documents = (TokenizedDocument.decode(*item) for item in merge_runs(element[1]))
+        if config.packing == "doc_pairs":
+            yield from self._chunks(self._pairs(list(documents)), copies=False)
         else:
-            # Ids are unique within a split; were two equal, their tokens would order them.
-            documents = (TokenizedDocument.decode(*item) for item in merge_runs(element[1]))
-        sequences = self._sequences(documents)
+            yield from self._chunks(pack_full_sentences(
+                documents, config.max_seq_length, self._cls_id, self._sep_id))
+
+    def _chunks(self, sequences: Iterable[PackedSequence], copies: bool = True
+                ) -> Iterator[List[PackedSequence]]:
+        """``sequences`` (each in ``dupe_factor`` copies, unless made so) in lists."""
+        if copies:
+            sequences = (sequence._replace(key=sequence.key + (copy,)) for sequence in sequences
+                         for copy in range(self._config.dupe_factor))
         while True:
             chunk = list(itertools.islice(sequences, PACKED_BATCH_SIZE))
             if not chunk:
                 return
             yield chunk
 
-    def _sequences(self, documents: Iterator[TokenizedDocument]) -> Iterator[PackedSequence]:
+    def _alone(self, documents: Iterator[TokenizedDocument]) -> Iterator[PackedSequence]:
         config = self._config
-        if config.packing == "doc_pairs":
-            yield from self._pairs(list(documents))
-            return
-        if config.packing == "sentences":
-            sequences = (PackedSequence((doc.id, chunk), tokens, np.zeros_like(tokens), 0)
-                         for doc in self._counted(documents)
-                         for chunk, tokens in enumerate(pack_document(
-                             np.concatenate(doc.sentences), config.max_seq_length,
-                             self._cls_id, self._sep_id)))
-        else:
-            sequences = pack_full_sentences(self._counted(documents), config.max_seq_length,
-                                            self._cls_id, self._sep_id)
-        for sequence in sequences:
-            for copy in range(config.dupe_factor):
-                yield sequence._replace(key=sequence.key + (copy,))
-
-    def _counted(self, documents: Iterator[TokenizedDocument]) -> Iterator[TokenizedDocument]:
-        """``documents``, counted in ``documents_packed`` once all are read (once per element)."""
-        count = 0
-        for count, doc in enumerate(documents, 1):
-            yield doc
-        self._packed.inc(count)
+        for doc in documents:
+            for chunk, tokens in enumerate(pack_document(
+                    np.concatenate(doc.sentences), config.max_seq_length,
+                    self._cls_id, self._sep_id)):
+                yield PackedSequence((doc.id, chunk), tokens, np.zeros_like(tokens), 0)
 
     def _pairs(self, documents: List[TokenizedDocument]) -> Iterator[PackedSequence]:
         config = self._config

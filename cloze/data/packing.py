@@ -8,6 +8,8 @@ split into sentences and tokenized:
 * ``full_sentences`` (``pack_full_sentences``, RoBERTa's FULL-SENTENCES):
   whole sentences taken in order, crossing from one document into the next
   with a ``[SEP]`` between them, until the next sentence would not fit.
+  ``pack_batch`` packs a batch of documents at once and can hand back its
+  unfinished last sequence as documents, to be packed on with others.
 * ``doc_pairs`` (``pair_sequences``, BERT's ``create_instances_from_document``):
   ``[CLS] A [SEP] B [SEP]`` with ``segment_ids`` 1 on B and a pair label,
   next-sentence (BERT) or sentence-order (ALBERT); in RoBERTa's layout
@@ -27,13 +29,18 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 
 import numpy as np
 
-# Encoded documents (TokenizedBatch.encoded_documents): little-endian int32 throughout.
+# Encoded documents (TokenizedBatch.encoded_documents): little-endian int32 throughout,
+# a header of the sentence count and the first token's offset.
 _ENCODED_INT = np.dtype("<i4")
-_ENCODED_COUNT = struct.Struct("<i")
+_ENCODED_HEADER = struct.Struct("<ii")
 
 
 class TokenizedDocument(NamedTuple):
     """A document's id and its sentences as token-id arrays (none of them empty).
+
+    ``offset`` is the offset of its first token in the document it comes
+    from: 0, but for the rest of a document that packing began elsewhere
+    (``pack_batch``).
 
     Example:
     >>> TokenizedDocument("a.txt:1", [np.array([5, 6]), np.array([7])]).id
@@ -42,6 +49,7 @@ class TokenizedDocument(NamedTuple):
 
     id: str
     sentences: List[np.ndarray]
+    offset: int = 0
 
     @classmethod
     def decode(cls, key: bytes, payload: bytes) -> "TokenizedDocument":
@@ -55,11 +63,21 @@ class TokenizedDocument(NamedTuple):
         ('a.txt:1', [[5, 6], [7]])
         """
         # struct and slices rather than numpy calls: a bucket decodes documents one at a time.
-        (count,) = _ENCODED_COUNT.unpack_from(payload)
-        ends = list(itertools.accumulate(struct.unpack_from(f"<{count}i", payload, 4)))
-        tokens = np.frombuffer(payload, _ENCODED_INT, offset=4 * (count + 1)).astype(np.int64)
+        count, offset = _ENCODED_HEADER.unpack_from(payload)
+        ends = list(itertools.accumulate(
+            struct.unpack_from(f"<{count}i", payload, _ENCODED_HEADER.size)))
+        tokens = np.frombuffer(payload, _ENCODED_INT,
+                               offset=_ENCODED_HEADER.size + 4 * count).astype(np.int64)
         return cls(key.decode("utf-8", "surrogatepass"),
-                   [tokens[start:end] for start, end in zip([0, *ends], ends)])
+                   [tokens[start:end] for start, end in zip([0, *ends], ends)], offset)
+
+    def encode(self) -> Tuple[bytes, bytes]:
+        """``(id, sentences)`` bytes, as ``TokenizedBatch.encoded_documents`` gives them."""
+        lengths = [len(sentence) for sentence in self.sentences]
+        return (self.id.encode("utf-8", "surrogatepass"),
+                _ENCODED_HEADER.pack(len(lengths), self.offset)
+                + np.asarray(lengths, _ENCODED_INT).tobytes()
+                + np.concatenate(self.sentences).astype(_ENCODED_INT).tobytes())
 
 
 class TokenizedBatch(NamedTuple):
@@ -70,6 +88,7 @@ class TokenizedBatch(NamedTuple):
         token_ids: every token of every document, int32.
         sentence_splits: row splits of ``token_ids`` into sentences (none empty).
         document_splits: row splits of the sentences into documents (none empty).
+        offsets: each document's ``TokenizedDocument.offset``; None for all 0.
 
     Example:
     >>> batch = TokenizedBatch.from_documents([
@@ -83,6 +102,7 @@ class TokenizedBatch(NamedTuple):
     token_ids: np.ndarray
     sentence_splits: np.ndarray
     document_splits: np.ndarray
+    offsets: Optional[List[int]] = None
 
     @classmethod
     def from_lengths(cls, ids: List[str], token_ids: np.ndarray, sentence_lengths: np.ndarray,
@@ -98,7 +118,12 @@ class TokenizedBatch(NamedTuple):
         return cls.from_lengths([doc.id for doc in documents],
                                 np.concatenate(sentences or [np.zeros(0)]),
                                 [len(s) for s in sentences],
-                                [len(doc.sentences) for doc in documents])
+                                [len(doc.sentences) for doc in documents])._replace(
+                                    offsets=[doc.offset for doc in documents])
+
+    def offset(self, number: int) -> int:
+        """The offset of document ``number`` (see ``TokenizedDocument.offset``)."""
+        return self.offsets[number] if self.offsets else 0
 
     def documents(self) -> Iterator[TokenizedDocument]:
         """The documents, in order, with views of ``token_ids`` as sentences."""
@@ -107,14 +132,14 @@ class TokenizedBatch(NamedTuple):
         for number, doc_id in enumerate(self.ids):
             first, last = self.document_splits[number], self.document_splits[number + 1]
             yield TokenizedDocument(doc_id, [tokens[ends[i]:ends[i + 1]]
-                                             for i in range(first, last)])
+                                             for i in range(first, last)], self.offset(number))
 
     def encoded_documents(self) -> Iterator[Tuple[bytes, bytes]]:
         """Each document as ``(id, sentences)`` bytes, in order, for ``TokenizedDocument.decode``.
 
         The id is UTF-8 (whose byte order is the ids' order, so items sort by
         id, e.g. in ``sorted_runs``); the sentences are little-endian int32:
-        their count, their lengths, then their tokens.
+        their count, the offset, their lengths, then their tokens.
         """
         # Slices of two bytes objects rather than numpy calls per document.
         lengths = np.diff(self.sentence_splits).astype(_ENCODED_INT).tobytes()
@@ -124,7 +149,8 @@ class TokenizedBatch(NamedTuple):
         for number, doc_id in enumerate(self.ids):
             first, last = document_splits[number], document_splits[number + 1]
             yield (doc_id.encode("utf-8", "surrogatepass"),
-                   _ENCODED_COUNT.pack(last - first) + lengths[4 * first:4 * last]
+                   _ENCODED_HEADER.pack(last - first, self.offset(number))
+                   + lengths[4 * first:4 * last]
                    + tokens[4 * sentence_splits[first]:4 * sentence_splits[last]])
 
 
@@ -188,6 +214,8 @@ def pack_full_sentences(documents: Iterable[TokenizedDocument], max_seq_length: 
     ``[SEP]``. A sentence longer than a whole sequence is cut into pieces. No
     token is dropped; only the last sequence may be short. The key of a
     sequence is ``(id of its first document, offset of its first token there)``.
+    Documents are packed ``PACK_CHUNK`` at a time by ``pack_batch``, each
+    chunk's open sequence carried into the next, which packs as one stream.
 
     Example:
     >>> docs = [TokenizedDocument("a", [np.array([10, 11]), np.array([12])]),
@@ -200,28 +228,127 @@ def pack_full_sentences(documents: Iterable[TokenizedDocument], max_seq_length: 
     ...     print(s.key, s.token_ids.tolist())
     ('a', 0) [2, 10, 11, 12, 3, 20, 21, 22, 3]
     """
+    documents = iter(documents)
+    tail: List[TokenizedDocument] = []
+    while True:
+        chunk = list(itertools.islice(documents, PACK_CHUNK))
+        sequences, tail = pack_batch(TokenizedBatch.from_documents(tail + chunk),
+                                     max_seq_length, cls_id, sep_id, keep_tail=bool(chunk))
+        yield from sequences
+        if not chunk:
+            return
+
+
+# Documents per pack_batch call when pack_full_sentences packs a stream.
+PACK_CHUNK = 1024
+
+
+def pack_batch(batch: TokenizedBatch, max_seq_length: int, cls_id: int, sep_id: int,
+               keep_tail: bool) -> Tuple[List[PackedSequence], List[TokenizedDocument]]:
+    """``pack_full_sentences`` of a batch's documents: (sequences, tail).
+
+    With ``keep_tail``, the last sequence, if unfinished, is not made: what it
+    would hold comes back as documents (the rest of a document that began in
+    an earlier sequence has its ``offset``), to be packed again ahead of
+    others; else the tail is empty. The choices are made sentence by sentence
+    in Python; the tokens are gathered by numpy.
+
+    Example:
+    >>> batch = TokenizedBatch.from_documents(
+    ...     [TokenizedDocument("a", [np.array([10, 11, 12]), np.array([13, 14])])])
+    >>> sequences, tail = pack_batch(batch, 6, cls_id=2, sep_id=3, keep_tail=True)
+    >>> [s.token_ids.tolist() for s in sequences]
+    [[2, 10, 11, 12, 3]]
+    >>> [(d.id, d.offset, [s.tolist() for s in d.sentences]) for d in tail]
+    [('a', 3, [[13, 14]])]
+    """
     capacity = max_seq_length - 2
-    parts: list[np.ndarray] = []
-    length, key = 0, None
-    for doc in documents:
-        separator_due = bool(parts)
-        offset = 0
-        for sentence in doc.sentences:
-            for piece in _pieces(np.asarray(sentence, dtype=np.int64), capacity):
-                if length + separator_due + len(piece) > capacity:
-                    yield _single_segment(key, parts, cls_id, sep_id)
-                    parts, length, separator_due = [], 0, False
+    sentence_splits = batch.sentence_splits.tolist()
+    document_splits = batch.document_splits.tolist()
+    # Segments: runs of source tokens, in order; a sequence is [CLS] its segments [SEP].
+    starts: List[int] = []
+    lengths: List[int] = []
+    documents: List[int] = []  # the document of each segment, -1 for a separator
+    offsets: List[int] = []  # the offset in its document of each segment's first token
+    first_segment: List[int] = []  # of each sequence
+    keys: List[Tuple] = []
+    length = 0  # tokens in the open sequence
+    for number in range(len(batch.ids)):
+        separator_due = length > 0
+        offset = batch.offset(number)
+        for sentence in range(document_splits[number], document_splits[number + 1]):
+            start, end = sentence_splits[sentence], sentence_splits[sentence + 1]
+            while start < end:
+                size = min(capacity, end - start)
+                if length + separator_due + size > capacity:
+                    length, separator_due = 0, False
                 if separator_due:
-                    parts.append(np.array([sep_id], dtype=np.int64))
+                    starts.append(-1)
+                    lengths.append(1)
+                    documents.append(-1)
+                    offsets.append(0)
                     length += 1
                     separator_due = False
-                if not parts:
-                    key = (doc.id, offset)
-                parts.append(piece)
-                length += len(piece)
-                offset += len(piece)
-    if parts:
-        yield _single_segment(key, parts, cls_id, sep_id)
+                if not length:
+                    first_segment.append(len(starts))
+                    keys.append((batch.ids[number], offset))
+                starts.append(start)
+                lengths.append(size)
+                documents.append(number)
+                offsets.append(offset)
+                length += size
+                offset += size
+                start += size
+    tail: List[TokenizedDocument] = []
+    if keep_tail and length:
+        cut = first_segment.pop()
+        keys.pop()
+        tail = _as_documents(batch, starts[cut:], lengths[cut:], documents[cut:], offsets[cut:])
+        del starts[cut:], lengths[cut:]
+    return _gathered(batch.token_ids, starts, lengths, first_segment, keys, cls_id,
+                     sep_id), tail
+
+
+def _as_documents(batch: TokenizedBatch, starts: List[int], lengths: List[int],
+                  documents: List[int], offsets: List[int]) -> List[TokenizedDocument]:
+    """The segments of an open sequence as the documents (or rests of them) they are."""
+    tokens = batch.token_ids.astype(np.int64)
+    result: List[TokenizedDocument] = []
+    for start, size, number, offset in zip(starts, lengths, documents, offsets):
+        if number < 0:
+            continue
+        if not result or result[-1].id != batch.ids[number]:
+            result.append(TokenizedDocument(batch.ids[number], [], offset))
+        result[-1].sentences.append(tokens[start:start + size])
+    return result
+
+
+def _gathered(token_ids: np.ndarray, starts: List[int], lengths: List[int],
+              first_segment: List[int], keys: List[Tuple], cls_id: int, sep_id: int
+              ) -> List[PackedSequence]:
+    """The sequences ``[CLS] segments [SEP]``, gathered from ``token_ids`` in one numpy call."""
+    if not keys:
+        return []
+    # The source: the tokens, then [SEP] and [CLS]; separator segments point at [SEP].
+    separator, cls = len(token_ids), len(token_ids) + 1
+    source = np.concatenate([token_ids.astype(np.int64), [sep_id, cls_id]])
+    starts_array = np.array(starts, np.int64)
+    starts_array[starts_array < 0] = separator
+    lengths_array = np.array(lengths, np.int64)
+    # Each sequence gains [CLS] before its first segment and [SEP] after its last.
+    boundaries = np.array(first_segment + [len(starts)], np.int64)
+    per_sequence = np.add.reduceat(lengths_array, boundaries[:-1]) + 2
+    segment_starts = np.insert(np.insert(starts_array, boundaries[1:], separator),
+                               boundaries[:-1] + np.arange(len(keys)), cls)
+    segment_lengths = np.insert(np.insert(lengths_array, boundaries[1:], 1),
+                                boundaries[:-1] + np.arange(len(keys)), 1)
+    ends = np.cumsum(segment_lengths)
+    within = np.arange(ends[-1]) - np.repeat(ends - segment_lengths, segment_lengths)
+    tokens = source[np.repeat(segment_starts, segment_lengths) + within]
+    zeros = np.zeros(int(per_sequence.max()), np.int64)
+    sequence_ends = np.cumsum(per_sequence).tolist()
+    return [PackedSequence(key, tokens[end - size:end], zeros[:size], 0)
+            for key, end, size in zip(keys, sequence_ends, per_sequence.tolist())]
 
 
 def _single_segment(key: Tuple, parts: Sequence[np.ndarray], cls_id: int, sep_id: int

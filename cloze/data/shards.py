@@ -62,6 +62,9 @@ def shard_name(index: int, num_shards: int) -> str:
 class WriteShards(beam.PTransform):
     """Lists of keyed records -> ``output_dir/data_tfrecord-SSSSS-of-NNNNN.gz``, sorted by key.
 
+    Takes a ``PCollection`` of them, or a tuple of several (as
+    ``TokenizePackMask`` makes).
+
     Records travel in lists (one per batch of work upstream), so Beam handles
     a few elements per batch rather than one per record. Each bundle spills
     its records as runs sorted by key, one per shard it touches
@@ -93,9 +96,17 @@ class WriteShards(beam.PTransform):
 
     def expand(self, record_lists):
         num_shards = self._num_shards
-        runs = record_lists | "SpillByShard" >> beam.ParDo(SpillSortedRuns(
-            self._output_dir, functools.partial(_by_shard, num_shards=num_shards), self._budget))
-        every_shard = (record_lists.pipeline
+        # Parts are spilled apart: a Flatten of outputs of two stages would be materialized.
+        parts = record_lists if isinstance(record_lists, tuple) else (record_lists,)
+        spill = SpillSortedRuns(self._output_dir,
+                                functools.partial(_by_shard, num_shards=num_shards), self._budget)
+        runs = tuple(part | ("SpillByShard" if not number else f"SpillByShard{number}")
+                     >> beam.ParDo(spill) for number, part in enumerate(parts))
+        if len(runs) > 1:
+            runs = runs | "AllRuns" >> beam.Flatten()
+        else:
+            (runs,) = runs
+        every_shard = (parts[0].pipeline
                        | "EveryShard" >> beam.Create([(i, None) for i in range(num_shards)]))
         return ({"runs": runs, "shard": every_shard}
                 | "GatherShards" >> beam.CoGroupByKey()

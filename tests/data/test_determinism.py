@@ -10,6 +10,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from cloze.config import SPECIAL_TOKENS, CorpusConfig, DataConfig, VocabConfig
+from cloze.data.blocks import DocumentBlock
 from cloze.data.corpus import Document
 from cloze.data.default_corpus import write_default_corpus
 from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
@@ -76,8 +77,8 @@ def test_a_tiny_spill_budget_writes_the_bytes_of_the_default_one(tmp_path, packi
     config = dataclasses.replace(CONFIG, packing=packing)
 
     def write(out, budget):
-        with beam.Pipeline() as pipeline:
-            _ = (pipeline | beam.Create(documents)
+        with beam.Pipeline() as pipeline:  # one block each: every tail goes to the buckets
+            _ = (pipeline | beam.Create([DocumentBlock.from_documents([doc]) for doc in documents])
                  | TokenizePackMask(str(vocab_path), VocabConfig(lower_case=True), config,
                                     spill_dir=str(out), spill_budget_bytes=budget)
                  | WriteShards(str(out), config.num_shards, spill_budget_bytes=budget))

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from cloze.data.packing import (TokenizedDocument, pack_document, pack_full_sentences,
-                                pair_sequences)
+from cloze.data import packing
+from cloze.data.packing import (TokenizedBatch, TokenizedDocument, pack_batch, pack_document,
+                                pack_full_sentences, pair_sequences)
 
 CLS, SEP = 2, 3
 
@@ -93,6 +94,57 @@ def test_full_sentences_keys_name_the_first_document_and_token_offset():
     keys = [s.key for s in pack_full_sentences(documents, 12, CLS, SEP)]
 
     assert keys == [("a", 0), ("b", 3)]
+
+
+def greedy_full_sentences(documents, max_seq_length):
+    """A plain reference of FULL-SENTENCES: (key, token list) of each sequence."""
+    capacity, sequences, open_tokens, key = max_seq_length - 2, [], [], None
+    for doc in documents:
+        separator_due, offset = bool(open_tokens), doc.offset
+        for sentence in doc.sentences:
+            sentence = list(sentence)
+            for start in range(0, len(sentence), capacity):
+                piece = sentence[start:start + capacity]
+                if len(open_tokens) + separator_due + len(piece) > capacity:
+                    sequences.append((key, [CLS, *open_tokens, SEP]))
+                    open_tokens, separator_due = [], False
+                if separator_due:
+                    open_tokens.append(SEP)
+                    separator_due = False
+                if not open_tokens:
+                    key = (doc.id, offset)
+                open_tokens += piece
+                offset += len(piece)
+    if open_tokens:
+        sequences.append((key, [CLS, *open_tokens, SEP]))
+    return sequences
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1024])
+@pytest.mark.parametrize("max_seq_length", [8, 13, 64])
+def test_full_sentences_packs_as_the_plain_greedy_rule_whatever_the_chunk(
+        monkeypatch, chunk, max_seq_length):
+    documents = random_documents(80, np.random.default_rng(chunk + max_seq_length),
+                                 max_sentence_length=30)
+    monkeypatch.setattr(packing, "PACK_CHUNK", chunk)
+
+    sequences = [(s.key, s.token_ids.tolist())
+                 for s in pack_full_sentences(documents, max_seq_length, CLS, SEP)]
+
+    assert sequences == greedy_full_sentences(documents, max_seq_length)
+
+
+def test_a_batch_packed_with_its_tail_kept_hands_back_exactly_the_open_sequence():
+    documents = random_documents(25, np.random.default_rng(11), max_sentence_length=20)
+    expected = greedy_full_sentences(documents, 24)
+
+    sequences, tail = pack_batch(TokenizedBatch.from_documents(documents), 24, CLS, SEP,
+                                 keep_tail=True)
+
+    assert [(s.key, s.token_ids.tolist()) for s in sequences] == expected[:-1]
+    assert greedy_full_sentences(tail, 24) == expected[-1:]
+    assert tail[0].offset > 0 or tail[0].id != documents[0].id  # a rest keeps its offset
+    assert all(np.all(s.segment_ids == 0) for s in sequences)
 
 
 def pairs_of(documents, max_seq_length, pair_task="next_sentence", short_seq_prob=0.0, seed=0):

@@ -54,16 +54,26 @@ class WordPieceTokenizer(VocabularyTokenizer):
             vocabulary = read_vocabulary(source)
         self.set_vocabulary(list(vocabulary), WORDPIECE_SPECIAL_TOKENS, source)
         self._eager_tokenizer = fast_bert_tokenizer(self.vocabulary, self.lowercase)
-        self._graph_tokenizer = CoreOpsBertTokenizer(self.vocabulary, self.lowercase,
-                                                     WORDPIECE_SPECIAL_TOKENS["unk"])
+        # Built on first use in a graph: its tables take about a second per process,
+        # which the Beam data stage, calling eagerly, never needs.
+        self._graph_tokenizer = None
 
     def tokenize(self, texts) -> tf.RaggedTensor:
         """``(batch,)`` strings to a ``(batch, None)`` ragged int32 tensor of ids."""
         self._require_vocabulary()
         # Both give the same ids; tf-text's op is about ten times faster, the
         # core ops load in any TensorFlow (tests/models/test_core_ops_wordpiece.py).
-        tokenizer = self._eager_tokenizer if tf.executing_eagerly() else self._graph_tokenizer
+        tokenizer = self._eager_tokenizer if tf.executing_eagerly() else self.graph_tokenizer()
         return tf.cast(tokenizer.tokenize(tf.convert_to_tensor(texts, tf.string)), tf.int32)
+
+    def graph_tokenizer(self) -> CoreOpsBertTokenizer:
+        """The core-ops tokenizer that graphs run, built (eagerly, outside any graph) once."""
+        self._require_vocabulary()
+        if self._graph_tokenizer is None:
+            with tf.init_scope():
+                self._graph_tokenizer = CoreOpsBertTokenizer(
+                    self.vocabulary, self.lowercase, WORDPIECE_SPECIAL_TOKENS["unk"])
+        return self._graph_tokenizer
 
     def save_assets(self, asset_dir: str) -> None:
         self._require_vocabulary()
