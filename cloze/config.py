@@ -138,10 +138,11 @@ class DataConfig:
             to the length across documents, ``[SEP]`` between documents),
             ``"sentences"`` (one document per sequence, long ones split) or
             ``"doc_pairs"`` (BERT's segments A and B with a pair label).
-        packing_buckets: ``full_sentences`` and ``doc_pairs`` group documents
-            into this many buckets by a hash of their id; a bucket is packed in
-            one worker's memory, and ``doc_pairs`` draws random next segments
-            from the same bucket.
+        packing_buckets: ``full_sentences`` packs each block of documents
+            (``data.blocks``) in place and groups the blocks' unfinished tails,
+            ``doc_pairs`` every document, into this many buckets by a hash of
+            their id; ``doc_pairs`` packs a bucket in one worker's memory and
+            draws random next segments from the same bucket.
         short_seq_prob: ``doc_pairs``: the share of documents whose pairs aim
             at a random shorter length, as BERT.
         pair_task: ``doc_pairs``: ``"next_sentence"`` (BERT: label 1 when
