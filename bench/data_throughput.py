@@ -41,8 +41,12 @@ import time
 SEQ = 128
 
 
-def make_corpus(work: str, megabytes: int) -> tuple[str, str]:
-    """The built-in corpus (3 MB of stdlib prose) repeated to ``megabytes``, and its vocabulary."""
+def make_corpus(work: str, megabytes: int, files: int = 1) -> tuple[str, str]:
+    """The built-in corpus (3 MB of stdlib prose) repeated to ``megabytes``, and its vocabulary.
+
+    With ``files`` > 1 the corpus is a directory of that many files, each of
+    ``megabytes / files``.
+    """
     import apache_beam as beam
 
     from cloze.config import VocabConfig
@@ -50,19 +54,21 @@ def make_corpus(work: str, megabytes: int) -> tuple[str, str]:
     from cloze.data.jobs import learn_vocabulary
 
     corpus_dir = os.path.join(work, "corpus")
-    path = os.path.join(corpus_dir, f"corpus-{megabytes}mb.txt")
+    path = os.path.join(corpus_dir, f"corpus-{megabytes}mb" + (
+        f"-{files}files" if files > 1 else ".txt"))
     vocab = os.path.join(work, "vocab.txt")
     if os.path.exists(path) and os.path.exists(vocab):
         return path, vocab
     seed_dir = write_default_corpus(os.path.join(work, "seed"), max_bytes=3_000_000)
     with open(os.path.join(seed_dir, os.listdir(seed_dir)[0]), "rb") as f:
         block = f.read()
-    os.makedirs(corpus_dir, exist_ok=True)
-    with open(path, "wb") as f:
-        written = 0
-        while written < megabytes * 1_000_000:
-            f.write(block)
-            written += len(block)
+    os.makedirs(path if files > 1 else corpus_dir, exist_ok=True)
+    for number in range(files):
+        with open(os.path.join(path, f"part-{number:04d}.txt") if files > 1 else path, "wb") as f:
+            written = 0
+            while written < megabytes * 1_000_000 / files:
+                f.write(block)
+                written += len(block)
     if os.path.exists(vocab):
         return path, vocab
     # The vocabulary is learned once from the seed corpus, outside the timings.
@@ -145,7 +151,9 @@ def mask(batch, indices):
     ids[randomize] = rng.integers(5, vocab_size, size=int(randomize.sum()))
     return {"input_ids": ids.tolist(), "labels": labels.tolist()}
 
-data = load_dataset("text", data_files=corpus, sample_by="paragraph", split="train",
+files = sorted(os.path.join(corpus, n) for n in os.listdir(corpus)) if os.path.isdir(corpus) \
+    else corpus
+data = load_dataset("text", data_files=files, sample_by="paragraph", split="train",
                     cache_dir=os.path.join(out, "cache"))
 data = data.map(tokenize, batched=True, num_proc=2, remove_columns=["text"])
 data = data.map(group_texts, batched=True, num_proc=2)
@@ -205,6 +213,8 @@ def _children_cpu_s() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=1,
+                        help="cut the corpus into this many files (a directory)")
     parser.add_argument("--mb", type=int, default=50,
                         help="corpus size in MB, times each --scales (report >= 50 MB)")
     parser.add_argument("--work", default="/tmp/cloze-bench")
@@ -226,14 +236,15 @@ def main() -> None:
         return
     report = []
     for scale in args.scales:
-        corpus, vocab = make_corpus(args.work, args.mb * scale)
+        corpus, vocab = make_corpus(args.work, args.mb * scale, args.files)
         report.extend(compare(corpus, vocab, args) for _ in range(args.repeat))
     print(json.dumps(report, indent=2))
 
 
 def compare(corpus: str, vocab: str, args) -> dict:
     """Both contenders (or ``args.only``) on ``corpus``, one after the other."""
-    size_mb = os.path.getsize(corpus) / 1e6
+    size_mb = sum(os.path.getsize(os.path.join(corpus, name)) for name in os.listdir(corpus)
+                  ) / 1e6 if os.path.isdir(corpus) else os.path.getsize(corpus) / 1e6
     outputs = {name: os.path.join(args.work, f"{name}-{time.time_ns()}")
                for name in ("cloze", "hf")}
     contenders = {
