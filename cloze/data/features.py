@@ -190,7 +190,11 @@ def serialize_examples(features: Dict[str, np.ndarray], feature_names: str = "be
 
 def _varints(values: np.ndarray) -> Tuple[bytes, List[int]]:
     """The rows of an int64 ``(batch, length)`` array as protobuf varints, and the row offsets."""
-    values = np.asarray(values, dtype=np.int64).astype(np.uint64)
+    values = np.asarray(values, dtype=np.int64)
+    if values.size and 0 <= values.min() and values.max() < 0x80:  # one byte each, as is
+        return values.astype(np.uint8).tobytes(), (np.arange(len(values) + 1)
+                                                   * values.shape[1]).tolist()
+    values = values.astype(np.uint64)
     width = max(1, (int(values.max(initial=0)).bit_length() + 6) // 7)
     shifts = np.uint64(7) * np.arange(width, dtype=np.uint64)
     groups = values[..., None] >> shifts
