@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -36,16 +36,20 @@ from cloze.data.wordpiece import (LearnVocabulary, VocabularyError, read_vocabul
                                   write_vocabulary)
 
 SPLITS = ("train", "eval")
+# The most document shards per split that ingest_corpus writes by default.
+MAX_DOCUMENT_SHARDS = 64
 
 
 def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: int,
-                  output_uri: str, num_shards: int = 1) -> dict[str, int]:
+                  output_uri: str, num_shards: Optional[int] = None) -> dict[str, int]:
     """Reads the corpus into document records in ``output_uri/Split-{train,eval}/``.
 
     Runs ``pipeline`` to the end. A document goes to eval by
     ``is_eval_document(id, eval_percent)``, every split gets ``num_shards``
     files (perhaps empty) of ``make_document_example`` records, each file's
-    documents together and in order (``blocks.file_order_key``). Writes
+    documents together and in order (``blocks.file_order_key``). By default
+    one shard per corpus file, at most ``MAX_DOCUMENT_SHARDS``: making examples
+    reads each shard whole in one worker, so shards are what it spreads. Writes
     ``output_uri/manifest.json``: the input files with sizes and sha256, the
     corpus config, ``eval_percent`` and the counts. Returns the counters:
     those of ``ReadCorpus`` plus ``documents_written_train`` and
@@ -56,6 +60,8 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
             no document at all came out (the message gives the counts).
     """
     inputs_path = FileSystems.join(output_uri, ".inputs.json")
+    if num_shards is None:
+        num_shards = max(1, min(len(expand_corpus_paths(config.paths)), MAX_DOCUMENT_SHARDS))
     for split, documents in _read_splits(pipeline, config, eval_percent, inputs_path).items():
         _ = (documents
              | f"ToRecords{split.title()}" >> beam.Map(lambda block: [

@@ -68,6 +68,24 @@ def test_ingest_writes_every_document_once_split_by_id_hash(made):
     assert not any(is_eval_document(i, CONFIG.eval_percent) for i in split_ids["train"])
 
 
+def test_ingest_writes_a_shard_per_file_each_file_in_one_shard_in_line_order(made):
+    files = sorted(os.listdir(made.root / "corpus"))
+    for split in ("train", "eval"):
+        shards = sorted(glob.glob(str(made.root / "documents" / f"Split-{split}" / "*")))
+        assert len(shards) == len(files) == 2
+        shard_of = {}
+        for shard in shards:
+            ids = [parse_document_example(r.numpy()).id for r in tf.data.TFRecordDataset(
+                shard, compression_type="GZIP")]
+            for file in {doc_id.rpartition(":")[0] for doc_id in ids}:
+                assert file not in shard_of  # a file's documents are in one shard
+                shard_of[file] = shard
+                lines = [int(i.rpartition(":")[2]) for i in ids if i.rpartition(":")[0] == file]
+                assert lines == sorted(lines)
+                positions = [k for k, i in enumerate(ids) if i.rpartition(":")[0] == file]
+                assert positions == list(range(positions[0], positions[-1] + 1))  # together
+
+
 def test_examples_are_written_as_tfx_split_shards_counted_per_split(made):
     for split in ("train", "eval"):
         names = sorted(os.listdir(made.root / "examples" / f"Split-{split}"))
