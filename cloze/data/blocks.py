@@ -27,8 +27,8 @@ from apache_beam.io import fileio
 from apache_beam.pvalue import TaggedOutput
 
 from cloze.config import CorpusConfig
-from cloze.data.corpus import (Document, ListCorpusFiles, ReadCorpus, ReadDocumentsFn,
-                               tfrecord_records)
+from cloze.data.corpus import (CorpusError, Document, ListCorpusFiles, ReadCorpus,
+                               ReadDocumentsFn, tfrecord_records)
 from cloze.data.features import parse_document_example
 
 # Characters of text after which a block ends (about 250,000 WordPiece tokens of prose).
@@ -115,14 +115,7 @@ def document_blocks(documents: Iterable[Document], max_chars: int = BLOCK_CHARS
     >>> [block.ids for block in document_blocks(docs)]
     [['a.txt:1', 'a.txt:5'], ['b.txt:1']]
     """
-    cutter = BlockCutter(max_chars)
-    for doc in documents:
-        block = cutter.add(doc)
-        if block:
-            yield block
-    block = cutter.rest()
-    if block:
-        yield block
+    return (tagged.value for tagged in _split_blocks(documents, lambda doc: "", max_chars))
 
 
 def _split_blocks(documents: Iterable[Document], split_of: Callable[[Document], str],
@@ -158,10 +151,12 @@ def file_order_key(doc_id: str) -> bytes:
 class ReadCorpusBlocks(beam.PTransform):
     """The corpus of ``config`` (as ``ReadCorpus`` reads it) in blocks, by split.
 
-    Returns a dict from each of ``splits`` to its ``DocumentBlock``s; ``split_of(document)`` names a document's split and must
-    pickle. Each file is read in order and cut into blocks as it goes. With
+    Returns a dict from each of ``splits`` to its ``DocumentBlock``s.
+    ``split_of(document)`` names a document's split and must pickle. Each
+    file is read in order and cut into blocks as it goes. With
     ``corpus.deduplicate`` the documents are first deduplicated (a shuffle of
-    the whole corpus), then brought back together by file and sorted.
+    the whole corpus), then brought back together by file and sorted (a whole
+    file's documents in one worker's memory).
 
     Example:
     >>> import pathlib, tempfile
@@ -187,7 +182,7 @@ class ReadCorpusBlocks(beam.PTransform):
         if self._config.deduplicate:
             tagged = (pbegin
                       | "ReadCorpus" >> ReadCorpus(self._config)
-                      | "KeyByFile" >> beam.Map(lambda doc: (doc.id.rpartition(":")[0], doc))
+                      | "KeyByFile" >> beam.Map(lambda doc: (_file_and_number(doc.id)[0], doc))
                       | "GroupByFile" >> beam.GroupByKey()
                       | "CutBlocks" >> beam.ParDo(_FileBlocksFn(
                           self._split_of, self._max_chars)).with_outputs(*self._splits))
@@ -262,5 +257,20 @@ class ReadDocumentBlocks(beam.PTransform):
 
 
 def _shard_blocks(path: str, max_chars: int) -> Iterator[DocumentBlock]:
-    return document_blocks((parse_document_example(record)
-                            for _, record in tfrecord_records(path)), max_chars)
+    return document_blocks(_in_file_order(path), max_chars)
+
+
+def _in_file_order(path: str) -> Iterator[Document]:
+    """The documents of the shard at ``path``, checked to be in ``file_order_key`` order."""
+    last = b""
+    for number, record in tfrecord_records(path):
+        doc = parse_document_example(record)
+        key = file_order_key(doc.id)
+        if key <= last:
+            raise CorpusError(
+                f"{path}:{number}: document {doc.id!r} is out of file order; document shards "
+                "must keep each file's documents together and in line order, as ingest_corpus "
+                "writes them (shards from before that, or from another writer, must be "
+                "ingested again)")
+        last = key
+        yield doc

@@ -171,7 +171,8 @@ class ListCorpusFiles(beam.PTransform):
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (root / "a.txt").write_text("One.")
     >>> with beam.Pipeline() as p:
-    ...     _ = p | ListCorpusFiles(CorpusConfig(paths=(str(root),))) | beam.Values() | beam.Map(print)
+    ...     _ = (p | ListCorpusFiles(CorpusConfig(paths=(str(root),)))
+    ...          | beam.Values() | beam.Map(print))
     a.txt
     """
 

@@ -29,7 +29,7 @@ from cloze.data.features import parse_document_example, serialize_document
 from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, write_json
 from cloze.data.mlm_examples import (EXAMPLES_COUNTERS, TokenizePackMask, is_eval_document,
                                      shared_tokenizer)
-from cloze.data.shards import WriteShards, remove_temporaries
+from cloze.data.shards import SHARD_PREFIX, WriteShards, remove_temporaries
 from cloze.data.tokenizers import (MAX_TRAINING_LINES, copy_tokenizer, learn_tokenizer,
                                    load_tokenizer, tokenizer_sha256)
 from cloze.data.wordpiece import (LearnVocabulary, VocabularyError, read_vocabulary,
@@ -204,7 +204,8 @@ def make_masked_lm_examples(pipeline: beam.Pipeline, documents_uri: str, vocab_p
     e.g. ``sequences_written_train`` and ``masked_tokens_eval``.
     """
     _write_examples({split: pipeline | f"Read{split.title()}" >> ReadDocumentBlocks(
-        FileSystems.join(_split_uri(documents_uri, split), "*")) for split in SPLITS},
+        FileSystems.join(_split_uri(documents_uri, split), f"{SHARD_PREFIX}-*"))
+        for split in SPLITS},
         vocab_path, vocab, config, output_uri)
     counts = _run(pipeline, [_split_uri(output_uri, split) for split in SPLITS])
     documents_manifest = FileSystems.join(documents_uri, MANIFEST_FILE)

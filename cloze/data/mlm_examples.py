@@ -1,8 +1,9 @@
-"""Beam transforms from documents to masked-LM records, and the train/eval split rule.
+"""Beam transforms from blocks of documents to masked-LM records, and the train/eval split rule.
 
-``TokenizePackMask`` reads like the data flow: ``Tokenize`` (batched TF op,
-sentence by sentence) -> ``Pack`` (``DataConfig.packing``, see ``packing``) ->
-``Mask`` (``masking``, batched numpy) -> lists of keyed records for
+``TokenizePackMask`` reads like the data flow: ``Tokenize`` (a block at a time,
+one batched TF op, sentence by sentence) -> ``Pack`` (``DataConfig.packing``,
+see ``packing``; a block packs in place, its tail in a bucket) -> ``Mask``
+(``masking``, batched numpy) -> lists of keyed records for
 ``shards.WriteShards``. Packing buckets are sorted on disk (``sorted_runs``).
 """
 from __future__ import annotations
@@ -66,7 +67,8 @@ class TokenizePackMask(beam.PTransform):
     >>> vocab_path = os.path.join(tempfile.mkdtemp(), "vocab.txt")
     >>> with open(vocab_path, "w") as f:
     ...     _ = f.write("\\n".join(list(SPECIAL_TOKENS) + ["a", "b", "c"]) + "\\n")
-    >>> blocks = [DocumentBlock(["x.txt:1"], ["a b c a b c a b"]), DocumentBlock(["y.txt:1"], ["C"])]
+    >>> blocks = [DocumentBlock(["x.txt:1"], ["a b c a b c a b"]),
+    ...           DocumentBlock(["y.txt:1"], ["C"])]
     >>> config = DataConfig(8, 2, packing="sentences")
     >>> with beam.Pipeline() as p:  # 8 tokens need two sequences of length 8, "C" one
     ...     _ = (p | beam.Create(blocks)
@@ -184,7 +186,7 @@ def _cached_tokenizer(tokenizer_path: str, vocab: VocabConfig, sha256: str):
 
 
 class PackSequences(beam.PTransform):
-    """``TokenizedBatch`` (a block each) -> lists of ``PackedSequence``, ``config.dupe_factor`` copies each.
+    """``TokenizedBatch`` (a block each) -> lists of ``PackedSequence``, ``dupe_factor`` copies.
 
     Each element is one block of documents (``blocks``), in order. Returns a
     tuple of one or two ``PCollection`` (sequences of blocks, of buckets).

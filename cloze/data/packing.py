@@ -351,12 +351,6 @@ def _gathered(token_ids: np.ndarray, starts: List[int], lengths: List[int],
             for key, end, size in zip(keys, sequence_ends, per_sequence.tolist())]
 
 
-def _single_segment(key: Tuple, parts: Sequence[np.ndarray], cls_id: int, sep_id: int
-                    ) -> PackedSequence:
-    token_ids = np.concatenate([[cls_id], *parts, [sep_id]]).astype(np.int64)
-    return PackedSequence(key, token_ids, np.zeros(len(token_ids), dtype=np.int64), 0)
-
-
 def pair_sequences(documents: Sequence[TokenizedDocument], index: int, rng: np.random.Generator,
                    max_seq_length: int, short_seq_prob: float, pair_task: str,
                    cls_id: int, sep_id: int, pair_layout: str = "bert") -> list[PackedSequence]:

@@ -1,5 +1,6 @@
 """full_sentences over blocks: each block packs in place, the blocks' tails pack together
-in buckets; no token is lost at a block's edge and only a bucket's last sequence is short."""
+in buckets; no token is lost at a block's edge and only a bucket's last sequence is short.
+Document shards must be in file order to be cut into blocks."""
 import collections
 import glob
 import os
@@ -7,11 +8,13 @@ import random
 
 import apache_beam as beam
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from cloze.config import SPECIAL_TOKENS, DataConfig, VocabConfig
-from cloze.data.blocks import DocumentBlock
-from cloze.data.features import feature_spec
+from cloze.data.blocks import DocumentBlock, ReadDocumentBlocks
+from cloze.data.corpus import CorpusError, Document
+from cloze.data.features import feature_spec, serialize_document
 from cloze.data.mlm_examples import TokenizePackMask
 from cloze.data.shards import WriteShards
 
@@ -57,3 +60,17 @@ def test_blocks_pack_every_token_once_and_only_bucket_tails_are_short(tmp_path):
     # before it, would not fit in 14: so with at least 4 tokens, but a bucket's last.
     assert np.sum(lengths < 4 + 2) <= CONFIG.packing_buckets
     assert np.sum(lengths < CONFIG.max_seq_length) > CONFIG.packing_buckets  # not vacuous
+
+
+def test_document_shards_out_of_file_order_fail_naming_the_shard_and_document(tmp_path):
+    docs = [Document("a.txt:5", "x"), Document("a.txt:1", "y")]  # sorted by a plain hash
+    with beam.Pipeline() as pipeline:
+        _ = (pipeline | beam.Create([[(bytes([n]), serialize_document(d))
+                                      for n, d in enumerate(docs)]])
+             | WriteShards(str(tmp_path), num_shards=1))
+
+    with pytest.raises(Exception, match=r"data_tfrecord-00000-of-00001.gz:2: document "
+                                        r"'a.txt:1' is out of file order") as caught:
+        with beam.Pipeline() as pipeline:
+            _ = pipeline | ReadDocumentBlocks(str(tmp_path / "data_tfrecord-*"))
+    assert isinstance(caught.value, CorpusError) or "CorpusError" in str(caught.value)
