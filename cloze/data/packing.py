@@ -312,14 +312,13 @@ def pack_batch(batch: TokenizedBatch, max_seq_length: int, cls_id: int, sep_id: 
 def _as_documents(batch: TokenizedBatch, starts: List[int], lengths: List[int],
                   documents: List[int], offsets: List[int]) -> List[TokenizedDocument]:
     """The segments of an open sequence as the documents (or rests of them) they are."""
-    tokens = batch.token_ids.astype(np.int64)
     result: List[TokenizedDocument] = []
     for start, size, number, offset in zip(starts, lengths, documents, offsets):
         if number < 0:
             continue
         if not result or result[-1].id != batch.ids[number]:
             result.append(TokenizedDocument(batch.ids[number], [], offset))
-        result[-1].sentences.append(tokens[start:start + size])
+        result[-1].sentences.append(batch.token_ids[start:start + size].astype(np.int64))
     return result
 
 
