@@ -3,10 +3,12 @@
 RoBERTa's ``full_sentences`` packing crosses document boundaries, so what a
 sequence holds depends on the order of the documents, and Beam keeps no
 order. Blocks give one that costs no shuffle: a block is a run of consecutive
-documents of one file and one split, in file order, ended once it holds
-``BLOCK_CHARS`` characters (or at the end of the file). A block depends on
-the file's contents alone, so it packs the same on any runner and any worker
-count, whatever order the files are listed in. ``mlm_examples`` packs each
+documents of one file and one split, in file order, whose first lines lie in
+one window of ``corpus.WINDOW_LINES`` lines, ended early once it holds
+``BLOCK_CHARS`` characters. A block depends on the file's contents alone, so
+it packs the same on any runner and any worker count, whatever order the
+files are listed in, and a big file can be read in parts of whole windows
+(``corpus.file_parts``) by several workers. ``mlm_examples`` packs each
 block by itself and sends only its unfinished last sequence on, to be packed
 with the other blocks' in ``packing_buckets``.
 
@@ -27,8 +29,9 @@ from apache_beam.io import fileio
 from apache_beam.pvalue import TaggedOutput
 
 from cloze.config import CorpusConfig
-from cloze.data.corpus import (CorpusError, Document, ListCorpusFiles, ReadCorpus,
-                               ReadDocumentsFn, tfrecord_records)
+from cloze.data import corpus
+from cloze.data.corpus import (WINDOW_LINES, CorpusError, CorpusPart, Document, ListCorpusParts,
+                               ReadCorpus, ReadDocumentsFn, tfrecord_records)
 from cloze.data.features import parse_document_example
 
 # Characters of text after which a block ends (about 250,000 WordPiece tokens of prose).
@@ -79,22 +82,25 @@ class BlockCutter:
     DocumentBlock(ids=['a.txt:3'], texts=['xy'])
     """
 
-    def __init__(self, max_chars: int = BLOCK_CHARS):
+    def __init__(self, max_chars: int = BLOCK_CHARS, window_lines: Optional[int] = None):
         self._max_chars = max_chars
+        # corpus.WINDOW_LINES by default, read now: file_parts cuts at the same windows.
+        self._window_lines = window_lines or corpus.WINDOW_LINES
         self._block = DocumentBlock([], [])
         self._chars = 0
-        self._file: Optional[str] = None
+        self._window: Optional[Tuple[str, int]] = None
 
     def add(self, doc: Document) -> Optional[DocumentBlock]:
         """Adds ``doc``; returns the block it closes, if it starts a new one."""
-        file = doc.id.rpartition(":")[0]
+        file, number = _file_and_number(doc.id)
+        window = (file, (number - 1) // self._window_lines)
         closed = None
-        if self._block.ids and (self._chars >= self._max_chars or file != self._file):
+        if self._block.ids and (self._chars >= self._max_chars or window != self._window):
             closed = self.rest()
         self._block.ids.append(doc.id)
         self._block.texts.append(doc.text)
         self._chars += len(doc.text)
-        self._file = file
+        self._window = window
         return closed
 
     def rest(self) -> Optional[DocumentBlock]:
@@ -106,14 +112,15 @@ class BlockCutter:
 
 def document_blocks(documents: Iterable[Document], max_chars: int = BLOCK_CHARS
                     ) -> Iterator[DocumentBlock]:
-    """``documents`` (in file order) as blocks: a new block at each file, or after ``max_chars``.
+    """``documents`` (in file order) as blocks: a new one at each file or window, or after ``max_chars``.
 
     Example:
-    >>> docs = [Document("a.txt:1", "abc"), Document("a.txt:5", "de"), Document("b.txt:1", "f")]
+    >>> docs = [Document("a.txt:1", "abc"), Document("a.txt:5", "de"), Document("b.txt:1", "f"),
+    ...         Document(f"b.txt:{WINDOW_LINES + 1}", "g")]
     >>> [block.ids for block in document_blocks(docs, max_chars=3)]
-    [['a.txt:1'], ['a.txt:5'], ['b.txt:1']]
+    [['a.txt:1'], ['a.txt:5'], ['b.txt:1'], ['b.txt:16385']]
     >>> [block.ids for block in document_blocks(docs)]
-    [['a.txt:1', 'a.txt:5'], ['b.txt:1']]
+    [['a.txt:1', 'a.txt:5'], ['b.txt:1'], ['b.txt:16385']]
     """
     return (tagged.value for tagged in _split_blocks(documents, lambda doc: "", max_chars))
 
@@ -153,7 +160,8 @@ class ReadCorpusBlocks(beam.PTransform):
 
     Returns a dict from each of ``splits`` to its ``DocumentBlock``s.
     ``split_of(document)`` names a document's split and must pickle. Each
-    file is read in order and cut into blocks as it goes. With
+    file (or part of a big file, ``corpus.file_parts``) is read in order and
+    cut into blocks as it goes. With
     ``corpus.deduplicate`` the documents are first deduplicated (a shuffle of
     the whole corpus), then brought back together by file and sorted (a whole
     file's documents in one worker's memory).
@@ -188,7 +196,7 @@ class ReadCorpusBlocks(beam.PTransform):
                           self._split_of, self._max_chars)).with_outputs(*self._splits))
         else:
             tagged = (pbegin
-                      | "ListFiles" >> ListCorpusFiles(self._config)
+                      | "ListParts" >> ListCorpusParts(self._config)
                       | "ReadBlocks" >> beam.ParDo(_ReadBlocksFn(
                           self._config, self._split_of,
                           self._max_chars)).with_outputs(*self._splits))
@@ -196,7 +204,7 @@ class ReadCorpusBlocks(beam.PTransform):
 
 
 class _ReadBlocksFn(ReadDocumentsFn):
-    """(path, relative path) -> the file's blocks, tagged by split."""
+    """A ``CorpusPart`` -> its blocks, tagged by split."""
 
     def __init__(self, config: CorpusConfig, split_of: Callable[[Document], str],
                  max_chars: int):
@@ -204,8 +212,8 @@ class _ReadBlocksFn(ReadDocumentsFn):
         self._split_of = split_of
         self._max_chars = max_chars
 
-    def process(self, file: Tuple[str, str]) -> Iterator[TaggedOutput]:
-        yield from _split_blocks(super().process(file), self._split_of, self._max_chars)
+    def process(self, part: CorpusPart) -> Iterator[TaggedOutput]:
+        yield from _split_blocks(super().process(part), self._split_of, self._max_chars)
 
 
 class _FileBlocksFn(beam.DoFn):

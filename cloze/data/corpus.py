@@ -35,9 +35,10 @@ import os
 import re
 import struct
 import unicodedata
-from typing import Callable, Iterable, Iterator, NamedTuple, Sequence, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics, MetricsFilter
@@ -49,6 +50,16 @@ COMPRESSION_SUFFIXES = (".gz", ".bz2")
 FORMAT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".tfrecord": "tfrecord",
                    ".tfrecords": "tfrecord", ".parquet": "parquet", ".csv": "csv"}
 _GLOB_CHARACTERS = "*?["
+# A file's documents fall in windows of this many lines (records, for TFRecord,
+# Parquet and CSV) by their first line; a block never spans two (``blocks``), so
+# a big file can be read in parts of whole windows, one worker each.
+WINDOW_LINES = 1 << 14
+# An uncompressed plain-text or JSON Lines file of at least twice this many bytes
+# is read in parts of about this size (``file_parts``).
+PART_BYTES = 8 << 20
+_SCAN_BYTES = 16 << 20
+# An ASCII byte that is not whitespace (str.isspace) ends the question of a blank line.
+_ASCII_NON_SPACE = re.compile(rb"[\x00-\x08\x0e-\x1b!-\x7f]")
 
 _NumberedLine = Tuple[int, bytes]
 
@@ -163,16 +174,115 @@ def _relative_paths(paths: Sequence[str]) -> dict[str, str]:
     return {path: "/".join(parts[depth:]) for path, parts in zip(paths, split)}
 
 
-class ListCorpusFiles(beam.PTransform):
-    """``(path, path below the corpus root)`` of every file of ``config.paths``, spread out.
+class CorpusPart(NamedTuple):
+    """The documents of a corpus file whose first line is in ``[first_line, end_line)``.
+
+    What ``ReadDocumentsFn`` reads: a whole file (the defaults), or one of the
+    parts ``file_parts`` cuts a big one into. ``start`` is the byte offset of
+    ``first_line``; ``end_line`` None reads to the end of the file.
+
+    Example:
+    >>> CorpusPart("/data/a.txt", "a.txt").whole, CorpusPart("/data/a.txt", "a.txt", 900, 17).whole
+    (True, False)
+    """
+
+    path: str
+    relative_path: str
+    start: int = 0
+    first_line: int = 1
+    end_line: Optional[int] = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end_line is None
+
+
+def file_parts(path: str, relative_path: str, part_bytes: Optional[int] = None,
+               window_lines: Optional[int] = None) -> List[CorpusPart]:
+    """The parts of a corpus file that workers read side by side: runs of whole line windows.
+
+    An uncompressed plain-text or JSON Lines file of at least ``2 * part_bytes``
+    is cut at the first window start (line ``k * window_lines + 1``) after
+    every ``part_bytes`` or so; anything else is one part. Both default to
+    the module's ``PART_BYTES`` and ``WINDOW_LINES``, read at each call. Finding the window
+    starts reads the file once (numpy counts its line breaks). Each document
+    is read by the part its first line is in, whole, so the parts together
+    give exactly the file's documents (in ``one_document_per_line`` mode and
+    with blank-line-separated documents alike).
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = path.write_text("".join(f"line {n}\\n" for n in range(1, 11)))
+    >>> [part[2:] for part in file_parts(str(path), "a.txt", part_bytes=20, window_lines=4)]
+    [(0, 1, 5), (28, 5, 9), (56, 9, None)]
+    """
+    part_bytes, window_lines = part_bytes or PART_BYTES, window_lines or WINDOW_LINES
+    if corpus_format(path) not in ("text", "jsonl") or path.endswith(COMPRESSION_SUFFIXES):
+        return [CorpusPart(path, relative_path)]
+    size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    if size < 2 * part_bytes:
+        return [CorpusPart(path, relative_path)]
+    parts, start, first_line = [], 0, 1
+    for line, offset in _window_starts(path, window_lines):
+        if offset - start >= part_bytes and offset < size:
+            parts.append(CorpusPart(path, relative_path, start, first_line, line))
+            start, first_line = offset, line
+    parts.append(CorpusPart(path, relative_path, start, first_line))
+    return parts
+
+
+def _window_starts(path: str, window_lines: int) -> Iterator[Tuple[int, int]]:
+    """(line number, byte offset) of the first line of every window but the first."""
+    lines = offset = 0
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        while True:
+            chunk = f.read(_SCAN_BYTES)
+            if not chunk:
+                return
+            breaks = np.flatnonzero(np.frombuffer(chunk, np.uint8) == ord("\n"))
+            # Window k starts at line k * window_lines + 1, after line break number k * window_lines.
+            for k in range(lines // window_lines + 1, (lines + len(breaks)) // window_lines + 1):
+                yield k * window_lines + 1, offset + int(breaks[k * window_lines - lines - 1]) + 1
+            lines += len(breaks)
+            offset += len(chunk)
+
+
+def _line_before_is_blank(path: str, start: int) -> bool:
+    """Whether the line that ends with the line break at byte ``start - 1`` is blank.
+
+    Read backwards; it usually takes one read of a few bytes.
+    """
+    pieces, end = [], start - 1
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        while end > 0:
+            begin = max(0, end - 4096)
+            f.seek(begin)
+            chunk = f.read(end - begin)
+            line_start = chunk.rfind(b"\n") + 1
+            pieces.append(chunk[line_start:])
+            if _ASCII_NON_SPACE.search(pieces[-1]):
+                return False
+            if line_start:
+                break
+            end = begin
+    try:
+        return not b"".join(reversed(pieces)).decode("utf-8").strip()
+    except UnicodeDecodeError:  # an undecodable line is never blank
+        return False
+
+
+class ListCorpusParts(beam.PTransform):
+    """The ``CorpusPart`` of every file of ``config.paths`` (``file_parts``), spread out.
 
     Example:
     >>> import pathlib, tempfile
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (root / "a.txt").write_text("One.")
+    >>> import operator
     >>> with beam.Pipeline() as p:
-    ...     _ = (p | ListCorpusFiles(CorpusConfig(paths=(str(root),)))
-    ...          | beam.Values() | beam.Map(print))
+    ...     _ = (p | ListCorpusParts(CorpusConfig(paths=(str(root),)))
+    ...          | beam.Map(operator.attrgetter("relative_path")) | beam.Map(print))
     a.txt
     """
 
@@ -184,8 +294,10 @@ class ListCorpusFiles(beam.PTransform):
         files = _relative_paths(expand_corpus_paths(self._config.paths))
         return (pbegin
                 | "Create" >> beam.Create(sorted(files.items()))
-                # Create makes one bundle; reshuffling lets workers read files in parallel.
-                | "Spread" >> beam.Reshuffle())
+                # Create makes one bundle; reshuffling lets workers cut and read files in parallel.
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "Parts" >> beam.FlatMapTuple(file_parts)
+                | "SpreadParts" >> beam.Reshuffle())
 
 
 class ReadCorpus(beam.PTransform):
@@ -216,7 +328,7 @@ class ReadCorpus(beam.PTransform):
 
     def expand(self, pbegin):
         documents = (pbegin
-                     | "ListFiles" >> ListCorpusFiles(self._config)
+                     | "ListParts" >> ListCorpusParts(self._config)
                      | "ReadDocuments" >> beam.ParDo(ReadDocumentsFn(self._config)))
         if self._config.deduplicate:
             documents = documents | "DropDuplicates" >> _DropDuplicates()
@@ -224,7 +336,11 @@ class ReadCorpus(beam.PTransform):
 
 
 class ReadDocumentsFn(beam.DoFn):
-    """(path, relative path) -> the file's documents in order, counting what it reads and skips."""
+    """A ``CorpusPart`` -> its documents in order, counting what it reads and skips.
+
+    A whole file counts in ``files_read`` (and ``files_skipped_empty``) once,
+    as does a file read in parts (by its first part).
+    """
 
     _COUNTERS = ("files_read", "files_skipped_empty", "documents_read",
                  "documents_skipped_empty", "documents_skipped_invalid_utf8",
@@ -239,12 +355,13 @@ class ReadDocumentsFn(beam.DoFn):
         # corpus.max_document_bytes is the cap that skips and counts them.
         csv.field_size_limit(max(csv.field_size_limit(), 4 * self._config.max_document_bytes))
 
-    def process(self, file: Tuple[str, str]) -> Iterator[Document]:
-        path, relative_path = file
-        # Counted here and added to the Beam counters once per file: an inc costs microseconds.
-        counts = collections.Counter(files_read=1)
+    def process(self, part: CorpusPart) -> Iterator[Document]:
+        part = CorpusPart(*part)
+        path, relative_path = part.path, part.relative_path
+        # Counted here and added to the Beam counters once per part: an inc costs microseconds.
+        counts = collections.Counter(files_read=int(part.start == 0))
         try:
-            for first_line, text in self._parse(path):
+            for first_line, text in self._parse(part):
                 counts["documents_read"] += 1
                 if isinstance(text, _Skip):
                     counts[f"documents_skipped_{text}"] += 1
@@ -258,7 +375,7 @@ class ReadDocumentsFn(beam.DoFn):
                         yield Document(f"{relative_path}:{first_line}", text)
                     else:
                         counts["documents_skipped_empty"] += 1
-            if not counts["documents_read"]:
+            if part.whole and not counts["documents_read"]:
                 counts["files_skipped_empty"] += 1
                 logging.warning("Skipping corpus file %s: it is empty or only whitespace.", path)
         finally:
@@ -266,22 +383,30 @@ class ReadDocumentsFn(beam.DoFn):
                 if value:
                     self._count[name].inc(value)
 
-    def _parse(self, path: str) -> Iterator[_ParsedDocument]:
-        config = self._config
+    def _parse(self, part: CorpusPart) -> Iterator[_ParsedDocument]:
+        config, path = self._config, part.path
         decode = functools.partial(_decode, path=path, on_invalid_utf8=config.on_invalid_utf8)
         file_format = corpus_format(path)
-        if file_format == "jsonl":
-            return _json_lines_documents(_numbered_lines(path), decode, path, config.text_field)
         if file_format == "tfrecord":
             return _tfrecord_documents(path, decode, config.text_field)
         if file_format == "parquet":
             return _parquet_documents(path, config.text_field)
         if file_format == "csv":
             return _csv_documents(path, decode, config.text_field)
-        if config.one_document_per_line:
-            return ((number, decode(line, number)) for number, line in _numbered_lines(path)
-                    if line.strip())
-        return _plain_text_documents(path, decode)
+        if file_format == "jsonl":
+            documents = _json_lines_documents(_numbered_lines(path, part.start, part.first_line),
+                                              decode, path, config.text_field)
+        elif config.one_document_per_line:
+            documents = ((number, decode(line, number)) for number, line
+                         in _numbered_lines(path, part.start, part.first_line) if line.strip())
+        else:
+            documents = _plain_text_documents(path, decode, part.start, part.first_line)
+            # Lines at the start of a part may end a document that began in the part before.
+            if part.start and not _line_before_is_blank(path, part.start):
+                documents = (doc for doc in documents if doc[0] != part.first_line)
+        if part.end_line is None:
+            return documents
+        return itertools.takewhile(lambda doc: doc[0] < part.end_line, documents)
 
 
 def corpus_format(path: str) -> str:
@@ -334,10 +459,13 @@ def _utf8_length_over(text: str, limit: int) -> bool:
     return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
-def _numbered_lines(path: str) -> Iterator[_NumberedLine]:
-    """Yields (1-based line number, line without its line break), streaming the file."""
+def _numbered_lines(path: str, start: int = 0, first_number: int = 1
+                    ) -> Iterator[_NumberedLine]:
+    """(line number, line without its line break) from byte ``start``, line ``first_number``."""
     with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
-        yield from _numbered(iter(f.readline, b""), first_number=1)
+        if start:
+            f.seek(start)
+        yield from _numbered(iter(f.readline, b""), first_number)
 
 
 def _numbered(lines: Iterable[bytes], first_number: int) -> Iterator[_NumberedLine]:
@@ -374,15 +502,15 @@ _DOCUMENT = re.compile(r"^[^\S\n]*\S[^\n]*(?:\n[^\S\n]*\S[^\n]*)*", re.MULTILINE
 _LINE_END_CR = re.compile(r"\r(?=\n|\Z)")
 
 
-def _plain_text_documents(path: str, decode: Callable[[bytes, int], Union[str, _Skip]]
-                          ) -> Iterator[_ParsedDocument]:
+def _plain_text_documents(path: str, decode: Callable[[bytes, int], Union[str, _Skip]],
+                          start: int = 0, first_number: int = 1) -> Iterator[_ParsedDocument]:
     """Groups the lines between blank lines into documents, a block of the file at a time.
 
-    A block that is valid UTF-8 is decoded and cut by regular expression in
-    one go; one that is not goes line by line, so ``decode`` can name the line.
+    Reads from byte ``start``, whose line is number ``first_number``. A block
+    that is valid UTF-8 is decoded and cut by regular expression in one go;
+    one that is not goes line by line, so ``decode`` can name the line.
     """
-    first_number = 1
-    for block in _blocks_of_documents(path):
+    for block in _blocks_of_documents(path, start):
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
@@ -392,13 +520,15 @@ def _plain_text_documents(path: str, decode: Callable[[bytes, int], Union[str, _
         first_number += block.count(b"\n")
 
 
-def _blocks_of_documents(path: str) -> Iterator[bytes]:
-    """The file in blocks of whole lines that each end after a blank line (or at the end).
+def _blocks_of_documents(path: str, start: int = 0) -> Iterator[bytes]:
+    """The file from byte ``start`` in blocks of whole lines that each end after a blank line.
 
-    So no document spans two blocks. Only ASCII whitespace is looked for
-    here; other blank lines still separate documents inside a block.
+    (Or at the end.) So no document spans two blocks. Only ASCII whitespace
+    is looked for here; other blank lines still separate documents inside a block.
     """
     with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+        if start:
+            f.seek(start)
         while True:
             block = f.read(_BLOCK_BYTES)
             if not block:

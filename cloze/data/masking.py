@@ -292,6 +292,10 @@ def sequence_rng(seed: int, *keys: Union[str, int]) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(_key_digest(seed, keys), "big"))
 
 
+# json.dumps(..., ensure_ascii=False) makes a new encoder per call; this is the same encoder, kept.
+_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def _key_digest(seed: int, keys: Sequence[Union[str, int]]) -> bytes:
-    material = json.dumps([seed, *keys], ensure_ascii=False).encode("utf-8")
+    material = _KEY_ENCODER.encode([seed, *keys]).encode("utf-8")
     return hashlib.sha256(material).digest()

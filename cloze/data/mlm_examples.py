@@ -432,5 +432,7 @@ def is_eval_document(doc_id: str, eval_percent: int) -> bool:
     >>> sum(is_eval_document(f"a.txt:{line}", eval_percent=5) for line in range(1, 1001))
     58
     """
+    if eval_percent <= 0:
+        return False
     digest = hashlib.sha256(doc_id.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % 100 < eval_percent
