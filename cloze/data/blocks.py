@@ -142,16 +142,19 @@ def _split_blocks(documents: Iterable[Document], split_of: Callable[[Document], 
 
 
 def file_order_key(doc_id: str) -> bytes:
-    """A sort key that keeps a file's documents together and in order: for ``shards.WriteShards``.
+    """A sort key that keeps each window of a file's documents together and in order.
 
-    A sha256 of the file (which also picks the shard), then the line number.
+    For ``shards.WriteShards``: a sha256 of the file and the window (which
+    also picks the shard, so a big file's windows spread over the shards),
+    then the line number. Windows are ``corpus.WINDOW_LINES`` lines, read now.
 
     Example:
     >>> sorted(["b.txt:2", "a.txt:10", "b.txt:1", "a.txt:9"], key=file_order_key)
-    ['a.txt:9', 'a.txt:10', 'b.txt:1', 'b.txt:2']
+    ['b.txt:1', 'b.txt:2', 'a.txt:9', 'a.txt:10']
     """
     file, number = _file_and_number(doc_id)
-    return hashlib.sha256(file.encode("utf-8", "surrogatepass")).digest()[:8] + number.to_bytes(
+    window = f"{(number - 1) // corpus.WINDOW_LINES}:{file}"
+    return hashlib.sha256(window.encode("utf-8", "surrogatepass")).digest()[:8] + number.to_bytes(
         8, "big")
 
 
@@ -231,9 +234,9 @@ class _FileBlocksFn(beam.DoFn):
 class ReadDocumentBlocks(beam.PTransform):
     """Document shards (``make_document_example`` records matching ``pattern``) -> blocks.
 
-    The shards must keep each file's documents together and in order, as
-    ``file_order_key`` sorts them; each shard is read whole, in order, by one
-    worker, and cut as ``document_blocks`` cuts.
+    The shards must keep each window of a file's documents together and in
+    order, as ``file_order_key`` sorts them; each shard is read whole, in
+    order, by one worker, and cut as ``document_blocks`` cuts.
 
     Example:
     >>> import os, tempfile
@@ -269,22 +272,23 @@ def _shard_blocks(path: str, max_chars: int) -> Iterator[DocumentBlock]:
 
 
 def _in_file_order(path: str) -> Iterator[Document]:
-    """The documents of the shard at ``path``, checked to hold each file's together, in order.
+    """The documents of the shard at ``path``, checked to hold each window together, in order.
 
-    That is what cutting blocks needs (the order of the files does not matter),
-    checked from the ids alone, without hashing them again.
+    That is what cutting blocks needs (the order of the windows does not
+    matter), checked from the ids alone, without hashing them again.
     """
-    seen_files, last = set(), ("", 0)
+    seen_windows, last = set(), ("", 0, 0)
     for number, record in tfrecord_records(path):
         doc = parse_document_example(record)
         file, line = _file_and_number(doc.id)
-        out_of_order = line <= last[1] if file == last[0] else file in seen_files
+        window = (file, (line - 1) // corpus.WINDOW_LINES)
+        out_of_order = line <= last[2] if window == last[:2] else window in seen_windows
         if out_of_order:
             raise CorpusError(
                 f"{path}:{number}: document {doc.id!r} is out of file order; document shards "
-                "must keep each file's documents together and in line order, as ingest_corpus "
-                "writes them (shards from before that, or from another writer, must be "
-                "ingested again)")
-        seen_files.add(file)
-        last = (file, line)
+                "must keep each window of a file's documents together and in line order, as "
+                "ingest_corpus writes them (shards from before that, or from another writer, "
+                "must be ingested again)")
+        seen_windows.add(window)
+        last = (*window, line)
         yield doc

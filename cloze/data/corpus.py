@@ -232,6 +232,24 @@ def file_parts(path: str, relative_path: str, part_bytes: Optional[int] = None,
     return parts
 
 
+def count_parts(paths: Sequence[str]) -> int:
+    """About how many parts ``file_parts`` cuts the files of ``paths`` into, from their sizes.
+
+    One per file, or one per ``PART_BYTES`` (read now) of a big file.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.txt").write_text("One.")
+    >>> _ = (root / "b.txt").write_bytes(b"Two.\\n" * (PART_BYTES // 2))
+    >>> count_parts([str(root)])
+    3
+    """
+    return sum(max(1, metadata.size_in_bytes // PART_BYTES)
+               for match in FileSystems.match(expand_corpus_paths(paths))
+               for metadata in match.metadata_list)
+
+
 def _window_starts(path: str, window_lines: int) -> Iterator[Tuple[int, int]]:
     """(line number, byte offset) of the first line of every window but the first."""
     lines = offset = 0

@@ -23,8 +23,8 @@ from apache_beam.metrics.metric import Metrics
 
 from cloze.config import CorpusConfig, DataConfig, VocabConfig
 from cloze.data.blocks import ReadCorpusBlocks, ReadDocumentBlocks, file_order_key
-from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, counter_values,
-                               expand_corpus_paths)
+from cloze.data.corpus import (COUNTER_NAMESPACE, CorpusError, Document, count_parts,
+                               counter_values, expand_corpus_paths)
 from cloze.data.features import parse_document_example, serialize_document
 from cloze.data.manifest import MANIFEST_FILE, HashFiles, read_json, write_json
 from cloze.data.mlm_examples import (EXAMPLES_COUNTERS, TokenizePackMask, is_eval_document,
@@ -46,10 +46,11 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
 
     Runs ``pipeline`` to the end. A document goes to eval by
     ``is_eval_document(id, eval_percent)``, every split gets ``num_shards``
-    files (perhaps empty) of ``make_document_example`` records, each file's
-    documents together and in order (``blocks.file_order_key``). By default
-    one shard per corpus file, at most ``MAX_DOCUMENT_SHARDS``: making examples
-    reads each shard whole in one worker, so shards are what it spreads. Writes
+    files (perhaps empty) of ``make_document_example`` records, each window
+    of a file's documents together and in order (``blocks.file_order_key``).
+    By default one shard per corpus file, or per ``corpus.PART_BYTES`` of a
+    big one (``corpus.count_parts``), at most ``MAX_DOCUMENT_SHARDS``: making examples reads each
+    shard whole in one worker, so shards are what it spreads. Writes
     ``output_uri/manifest.json``: the input files with sizes and sha256, the
     corpus config, ``eval_percent`` and the counts. Returns the counters:
     those of ``ReadCorpus`` plus ``documents_written_train`` and
@@ -61,7 +62,7 @@ def ingest_corpus(pipeline: beam.Pipeline, config: CorpusConfig, eval_percent: i
     """
     inputs_path = FileSystems.join(output_uri, ".inputs.json")
     if num_shards is None:
-        num_shards = max(1, min(len(expand_corpus_paths(config.paths)), MAX_DOCUMENT_SHARDS))
+        num_shards = min(count_parts(config.paths), MAX_DOCUMENT_SHARDS)
     for split, documents in _read_splits(pipeline, config, eval_percent, inputs_path).items():
         _ = (documents
              | f"ToRecords{split.title()}" >> beam.Map(lambda block: [

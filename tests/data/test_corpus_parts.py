@@ -114,6 +114,9 @@ def test_one_job_reading_parts_writes_the_bytes_of_two_jobs_reading_documents_wh
 
     assert one == {**ingested, **two}
     assert ingested["files_read"] == 1
+    # The file's windows are spread over a shard per PART_BYTES, each read by one worker.
+    shards = os.listdir(tmp_path / "documents" / "Split-train")
+    assert len(shards) == len(text.read_bytes()) // 4_000 > 5
     for split in ("train", "eval"):
         names = sorted(os.listdir(tmp_path / "two" / f"Split-{split}"))
         assert sorted(os.listdir(tmp_path / "one" / f"Split-{split}")) == names
