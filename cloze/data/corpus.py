@@ -56,7 +56,7 @@ _GLOB_CHARACTERS = "*?["
 WINDOW_LINES = 1 << 14
 # An uncompressed plain-text or JSON Lines file of at least twice this many bytes
 # is read in parts of about this size (``file_parts``).
-PART_BYTES = 8 << 20
+PART_BYTES = 4 << 20
 _SCAN_BYTES = 16 << 20
 # An ASCII byte that is not whitespace (str.isspace) ends the question of a blank line.
 _ASCII_NON_SPACE = re.compile(rb"[\x00-\x08\x0e-\x1b!-\x7f]")
