@@ -30,7 +30,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from cloze.config import CorpusConfig
 from cloze.data import corpus
-from cloze.data.corpus import (WINDOW_LINES, CorpusError, CorpusPart, Document, ListCorpusParts,
+from cloze.data.corpus import (CorpusError, CorpusPart, Document, ListCorpusParts,
                                ReadCorpus, ReadDocumentsFn, tfrecord_records)
 from cloze.data.features import parse_document_example
 
@@ -116,7 +116,7 @@ def document_blocks(documents: Iterable[Document], max_chars: int = BLOCK_CHARS
 
     Example:
     >>> docs = [Document("a.txt:1", "abc"), Document("a.txt:5", "de"), Document("b.txt:1", "f"),
-    ...         Document(f"b.txt:{WINDOW_LINES + 1}", "g")]
+    ...         Document(f"b.txt:{corpus.WINDOW_LINES + 1}", "g")]
     >>> [block.ids for block in document_blocks(docs, max_chars=3)]
     [['a.txt:1'], ['a.txt:5'], ['b.txt:1'], ['b.txt:16385']]
     >>> [block.ids for block in document_blocks(docs)]

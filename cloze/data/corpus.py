@@ -50,12 +50,12 @@ COMPRESSION_SUFFIXES = (".gz", ".bz2")
 FORMAT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".tfrecord": "tfrecord",
                    ".tfrecords": "tfrecord", ".parquet": "parquet", ".csv": "csv"}
 _GLOB_CHARACTERS = "*?["
-# A file's documents fall in windows of this many lines (records, for TFRecord,
-# Parquet and CSV) by their first line; a block never spans two (``blocks``), so
-# a big file can be read in parts of whole windows, one worker each.
+# A file's documents fall in windows of this many lines (records, for TFRecord
+# and Parquet) by their first line; a block never spans two (``blocks``), so a
+# big file can be read in parts of whole windows, one worker each.
 WINDOW_LINES = 1 << 14
 # An uncompressed plain-text or JSON Lines file of at least twice this many bytes
-# is read in parts of about this size (``file_parts``).
+# is read in parts of at least this size (``file_parts``).
 PART_BYTES = 4 << 20
 _SCAN_BYTES = 16 << 20
 # An ASCII byte that is not whitespace (str.isspace) ends the question of a blank line.
@@ -203,12 +203,12 @@ def file_parts(path: str, relative_path: str, part_bytes: Optional[int] = None,
 
     An uncompressed plain-text or JSON Lines file of at least ``2 * part_bytes``
     is cut at the first window start (line ``k * window_lines + 1``) after
-    every ``part_bytes`` or so; anything else is one part. Both default to
-    the module's ``PART_BYTES`` and ``WINDOW_LINES``, read at each call. Finding the window
-    starts reads the file once (numpy counts its line breaks). Each document
-    is read by the part its first line is in, whole, so the parts together
-    give exactly the file's documents (in ``one_document_per_line`` mode and
-    with blank-line-separated documents alike).
+    every ``part_bytes`` or more; anything else, or a file with no text, is
+    one part. Both default to the module's ``PART_BYTES`` and ``WINDOW_LINES``,
+    read at each call. Finding the window starts reads the file once (numpy
+    counts its line breaks). Each document is read by the part its first line
+    is in, whole, so the parts together give exactly the file's documents (in
+    ``one_document_per_line`` mode and with blank-line-separated documents alike).
 
     Example:
     >>> import pathlib, tempfile
@@ -218,13 +218,17 @@ def file_parts(path: str, relative_path: str, part_bytes: Optional[int] = None,
     [(0, 1, 5), (28, 5, 9), (56, 9, None)]
     """
     part_bytes, window_lines = part_bytes or PART_BYTES, window_lines or WINDOW_LINES
-    if corpus_format(path) not in ("text", "jsonl") or path.endswith(COMPRESSION_SUFFIXES):
-        return [CorpusPart(path, relative_path)]
-    size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    whole = [CorpusPart(path, relative_path)]
+    if not _splittable(path):
+        return whole
+    size = _file_size(path)
     if size < 2 * part_bytes:
-        return [CorpusPart(path, relative_path)]
+        return whole
+    window_starts, has_text = _scan(path, window_lines)
+    if not has_text:  # read whole, so that it counts as an empty file
+        return whole
     parts, start, first_line = [], 0, 1
-    for line, offset in _window_starts(path, window_lines):
+    for line, offset in window_starts:
         if offset - start >= part_bytes and offset < size:
             parts.append(CorpusPart(path, relative_path, start, first_line, line))
             start, first_line = offset, line
@@ -235,7 +239,7 @@ def file_parts(path: str, relative_path: str, part_bytes: Optional[int] = None,
 def count_parts(paths: Sequence[str]) -> int:
     """About how many parts ``file_parts`` cuts the files of ``paths`` into, from their sizes.
 
-    One per file, or one per ``PART_BYTES`` (read now) of a big file.
+    One per file, or one per ``PART_BYTES`` (read now) of a file it cuts.
 
     Example:
     >>> import pathlib, tempfile
@@ -245,25 +249,69 @@ def count_parts(paths: Sequence[str]) -> int:
     >>> count_parts([str(root)])
     3
     """
-    return sum(max(1, metadata.size_in_bytes // PART_BYTES)
-               for match in FileSystems.match(expand_corpus_paths(paths))
-               for metadata in match.metadata_list)
+    return sum(max(1, _file_size(path) // PART_BYTES) if _splittable(path) else 1
+               for path in expand_corpus_paths(paths))
 
 
-def _window_starts(path: str, window_lines: int) -> Iterator[Tuple[int, int]]:
-    """(line number, byte offset) of the first line of every window but the first."""
-    lines = offset = 0
+def _splittable(path: str) -> bool:
+    """Whether ``file_parts`` may cut the file: uncompressed plain text or JSON Lines."""
+    return (corpus_format(path) in ("text", "jsonl")
+            and CompressionTypes.detect_compression_type(path) == CompressionTypes.UNCOMPRESSED)
+
+
+def _file_size(path: str) -> int:
+    # Not FileSystems.match, which would read "[", "*" and "?" in a file's name as a glob.
+    return FileSystems.get_filesystem(path).size(path)
+
+
+def _scan(path: str, window_lines: int) -> Tuple[List[Tuple[int, int]], bool]:
+    """(line number, byte offset) of the first line of every window but the first; any text?"""
+    starts, has_text, lines, offset = [], False, 0, 0
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         while True:
             chunk = f.read(_SCAN_BYTES)
             if not chunk:
-                return
+                return starts, has_text
+            has_text = has_text or bool(_ASCII_NON_SPACE.search(chunk)) or not _is_blank(chunk)
             breaks = np.flatnonzero(np.frombuffer(chunk, np.uint8) == ord("\n"))
             # Window k starts at line k * window_lines + 1, after line break number k * window_lines.
             for k in range(lines // window_lines + 1, (lines + len(breaks)) // window_lines + 1):
-                yield k * window_lines + 1, offset + int(breaks[k * window_lines - lines - 1]) + 1
+                starts.append((k * window_lines + 1,
+                               offset + int(breaks[k * window_lines - lines - 1]) + 1))
             lines += len(breaks)
             offset += len(chunk)
+
+
+def _is_blank(line: bytes) -> bool:
+    """Whether ``line`` (or several) holds only whitespace; undecodable bytes are not blank."""
+    if _ASCII_NON_SPACE.search(line):
+        return False
+    try:
+        return not line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
+
+
+def _after_continuation(part: CorpusPart) -> Optional[Tuple[int, int]]:
+    """(byte offset, line number) where the documents of a part of a plain-text file may start.
+
+    A part that starts inside a document (the line before is not blank)
+    leaves that document's lines to the part before, which reads it whole:
+    they are skipped, a line at a time, to the next blank line. None when they
+    reach the part's end (or the file's): the part holds no document.
+    """
+    start, number = part.start, part.first_line
+    if not start or _line_before_is_blank(part.path, start):
+        return start, number
+    with FileSystems.open(part.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.seek(start)
+        for line in iter(f.readline, b""):
+            if _is_blank(line):
+                return start, number
+            start, number = start + len(line), number + 1
+            if part.end_line is not None and number >= part.end_line:
+                return None
+    return None
 
 
 def _line_before_is_blank(path: str, start: int) -> bool:
@@ -284,10 +332,7 @@ def _line_before_is_blank(path: str, start: int) -> bool:
             if line_start:
                 break
             end = begin
-    try:
-        return not b"".join(reversed(pieces)).decode("utf-8").strip()
-    except UnicodeDecodeError:  # an undecodable line is never blank
-        return False
+    return _is_blank(b"".join(reversed(pieces)))
 
 
 class ListCorpusParts(beam.PTransform):
@@ -356,8 +401,9 @@ class ReadCorpus(beam.PTransform):
 class ReadDocumentsFn(beam.DoFn):
     """A ``CorpusPart`` -> its documents in order, counting what it reads and skips.
 
-    A whole file counts in ``files_read`` (and ``files_skipped_empty``) once,
-    as does a file read in parts (by its first part).
+    A file counts in ``files_read`` once, by its first part; a file with no
+    document is always read whole (``file_parts``), and counts in
+    ``files_skipped_empty``.
     """
 
     _COUNTERS = ("files_read", "files_skipped_empty", "documents_read",
@@ -418,10 +464,8 @@ class ReadDocumentsFn(beam.DoFn):
             documents = ((number, decode(line, number)) for number, line
                          in _numbered_lines(path, part.start, part.first_line) if line.strip())
         else:
-            documents = _plain_text_documents(path, decode, part.start, part.first_line)
-            # Lines at the start of a part may end a document that began in the part before.
-            if part.start and not _line_before_is_blank(path, part.start):
-                documents = (doc for doc in documents if doc[0] != part.first_line)
+            begin = _after_continuation(part)
+            documents = iter(()) if begin is None else _plain_text_documents(path, decode, *begin)
         if part.end_line is None:
             return documents
         return itertools.takewhile(lambda doc: doc[0] < part.end_line, documents)

@@ -1,4 +1,5 @@
 """A big file read in parts by several workers gives exactly the documents and bytes of one read."""
+import gzip
 import json
 import os
 import random
@@ -9,7 +10,7 @@ import pytest
 from cloze.config import CorpusConfig, DataConfig, VocabConfig
 from cloze.data import corpus
 from cloze.data.blocks import BlockCutter
-from cloze.data.corpus import CorpusPart, ReadDocumentsFn, file_parts
+from cloze.data.corpus import CorpusError, CorpusPart, ReadDocumentsFn, file_parts
 from cloze.data.jobs import (ingest_corpus, make_masked_lm_examples,
                              make_masked_lm_examples_from_corpus)
 
@@ -38,11 +39,13 @@ def read(part: CorpusPart, config: CorpusConfig) -> list:
 
 
 @pytest.mark.parametrize("kind", ["paragraphs", "lines", "jsonl"])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_parts_of_a_file_hold_its_documents_once_each(tmp_path, kind, seed):
-    config = CorpusConfig(paths=(str(tmp_path),), on_invalid_utf8="replace",
+@pytest.mark.parametrize("seed,on_invalid_utf8", [(0, "replace"), (1, "skip"), (2, "replace")])
+def test_the_parts_of_a_file_hold_its_documents_once_each(tmp_path, kind, seed, on_invalid_utf8):
+    config = CorpusConfig(paths=(str(tmp_path),), on_invalid_utf8=on_invalid_utf8,
                           one_document_per_line=kind == "lines")
     data = paragraphs(seed)
+    if seed == 2:  # no line break at the end, and lines longer than a backward read
+        data = data.replace(b"doc 200 line 0", b" " * 5000 + b"\n" + b"x" * 5000) + b"end"
     if kind == "jsonl":
         data = b"".join(json.dumps({"text": line.decode("utf-8", "replace")}).encode() + b"\n"
                         for line in data.split(b"\n"))
@@ -72,14 +75,38 @@ def test_a_part_that_starts_inside_a_document_leaves_it_to_the_part_before(tmp_p
     assert documents[0][0].text.count("\n") == 39
 
 
-def test_small_and_compressed_files_are_read_whole(tmp_path):
-    (tmp_path / "a.txt").write_text("x\n" * 1000)
-    (tmp_path / "b.txt.gz").write_bytes(b"")
+@pytest.mark.parametrize("name,data", [
+    ("a.txt", b"x\n" * 90),  # under twice the part size
+    ("b.txt.gz", gzip.compress(b"x\n" * 1000)), ("c.TXT.GZ", gzip.compress(b"x\n" * 1000)),
+    ("d.txt.zst", b"x\n" * 1000),  # compressed: offsets would not be the text's
+    ("e.csv", b"text\n" + b"x\n" * 1000),  # a quoted field may hold line breaks
+    ("blank.txt", b" \n" * 1000)])  # no document: read whole, to count as an empty file
+def test_small_compressed_csv_and_blank_files_are_read_whole(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
 
-    assert file_parts(str(tmp_path / "a.txt"), "a.txt", part_bytes=1001) == [
-        CorpusPart(str(tmp_path / "a.txt"), "a.txt")]
-    assert file_parts(str(tmp_path / "b.txt.gz"), "b.txt.gz", part_bytes=1) == [
-        CorpusPart(str(tmp_path / "b.txt.gz"), "b.txt.gz")]
+    assert file_parts(str(tmp_path / name), name, part_bytes=100, window_lines=WINDOW) == [
+        CorpusPart(str(tmp_path / name), name)]
+
+
+def test_a_file_name_with_glob_characters_is_cut_and_read(tmp_path):
+    path = tmp_path / "wiki[1]*.txt"
+    path.write_bytes(paragraphs(4))
+    config = CorpusConfig(paths=(str(tmp_path),), on_invalid_utf8="replace")
+
+    parts = file_parts(str(path), path.name, part_bytes=2_000, window_lines=WINDOW)
+
+    assert len(parts) > 3
+    assert [doc for part in parts for doc in read(part, config)] == read(
+        CorpusPart(str(path), path.name), config)
+
+
+def test_invalid_utf8_in_a_later_part_fails_naming_its_line(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"".join(b"line %d.\n\n" % n for n in range(500)) + b"bad \xff\n")
+    parts = file_parts(str(path), "a.txt", part_bytes=1_000, window_lines=WINDOW)
+
+    with pytest.raises(CorpusError, match="a.txt:1001: invalid UTF-8"):
+        read(parts[-1], CorpusConfig(paths=(str(tmp_path),)))
 
 
 def test_blocks_end_at_window_starts():
@@ -90,7 +117,7 @@ def test_blocks_end_at_window_starts():
     assert cutter.rest().ids == ["a.txt:17", "a.txt:24"]
 
 
-def test_one_job_reading_parts_writes_the_bytes_of_two_jobs_reading_documents_whole(
+def test_reading_parts_writes_the_bytes_of_reading_files_or_documents_whole(
         tmp_path, monkeypatch):
     monkeypatch.setattr(corpus, "PART_BYTES", 4_000)
     monkeypatch.setattr(corpus, "WINDOW_LINES", WINDOW)
@@ -98,7 +125,7 @@ def test_one_job_reading_parts_writes_the_bytes_of_two_jobs_reading_documents_wh
     text = tmp_path / "corpus" / "a.txt"
     text.write_bytes(paragraphs(3).replace(b"\xff", b"?"))
     assert len(file_parts(str(text), "a.txt")) > 5
-    words = {word for line in text.read_text().split() for word in [line.lower()]}
+    words = {word.lower() for word in text.read_text().split()}
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]))
     config = DataConfig(max_seq_length=32, max_predictions_per_seq=5, eval_percent=20,
@@ -107,6 +134,10 @@ def test_one_job_reading_parts_writes_the_bytes_of_two_jobs_reading_documents_wh
 
     one = make_masked_lm_examples_from_corpus(beam.Pipeline(), corpus_config, str(vocab),
                                               VocabConfig(), config, str(tmp_path / "one"))
+    with monkeypatch.context() as whole_files:
+        whole_files.setattr(corpus, "PART_BYTES", 1 << 30)
+        make_masked_lm_examples_from_corpus(beam.Pipeline(), corpus_config, str(vocab),
+                                            VocabConfig(), config, str(tmp_path / "whole"))
     ingested = ingest_corpus(beam.Pipeline(), corpus_config, config.eval_percent,
                              str(tmp_path / "documents"))
     two = make_masked_lm_examples(beam.Pipeline(), str(tmp_path / "documents"), str(vocab),
@@ -121,5 +152,16 @@ def test_one_job_reading_parts_writes_the_bytes_of_two_jobs_reading_documents_wh
         names = sorted(os.listdir(tmp_path / "two" / f"Split-{split}"))
         assert sorted(os.listdir(tmp_path / "one" / f"Split-{split}")) == names
         for name in names:
-            assert ((tmp_path / "one" / f"Split-{split}" / name).read_bytes()
-                    == (tmp_path / "two" / f"Split-{split}" / name).read_bytes())
+            written = {(tmp_path / job / f"Split-{split}" / name).read_bytes()
+                       for job in ("one", "two", "whole")}
+            assert len(written) == 1
+
+
+@pytest.mark.parametrize("line,blank", [(b" " * 5000, True), (b"y" + b" " * 5000, False),
+                                        ("\u3000".encode() * 2000, True), (b"", True),
+                                        (b"\xff" + b" " * 5000, False)])
+def test_the_line_before_a_part_is_read_backwards_whatever_its_length(tmp_path, line, blank):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"first\n" + line + b"\nnext\n")
+
+    assert corpus._line_before_is_blank(str(path), len(b"first\n" + line + b"\n")) is blank
