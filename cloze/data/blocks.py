@@ -71,6 +71,12 @@ def _file_and_number(doc_id: str) -> Tuple[str, int]:
     return file, int(number)
 
 
+def _window_of(doc_id: str) -> Tuple[str, int]:
+    """A document's file and window of ``corpus.WINDOW_LINES`` lines (read now), from its id."""
+    file, number = _file_and_number(doc_id)
+    return file, (number - 1) // corpus.WINDOW_LINES
+
+
 class BlockCutter:
     """Cuts documents, given in file order, into blocks; see ``document_blocks``.
 
@@ -152,10 +158,9 @@ def file_order_key(doc_id: str) -> bytes:
     >>> sorted(["b.txt:2", "a.txt:10", "b.txt:1", "a.txt:9"], key=file_order_key)
     ['b.txt:1', 'b.txt:2', 'a.txt:9', 'a.txt:10']
     """
-    file, number = _file_and_number(doc_id)
-    window = f"{(number - 1) // corpus.WINDOW_LINES}:{file}"
-    return hashlib.sha256(window.encode("utf-8", "surrogatepass")).digest()[:8] + number.to_bytes(
-        8, "big")
+    file, window = _window_of(doc_id)
+    return (hashlib.sha256(f"{window}:{file}".encode("utf-8", "surrogatepass")).digest()[:8]
+            + _file_and_number(doc_id)[1].to_bytes(8, "big"))
 
 
 class ReadCorpusBlocks(beam.PTransform):
@@ -166,8 +171,8 @@ class ReadCorpusBlocks(beam.PTransform):
     file (or part of a big file, ``corpus.file_parts``) is read in order and
     cut into blocks as it goes. With
     ``corpus.deduplicate`` the documents are first deduplicated (a shuffle of
-    the whole corpus), then brought back together by file and sorted (a whole
-    file's documents in one worker's memory).
+    the whole corpus), then brought back together by file window and sorted (a
+    window's documents in one worker's memory).
 
     Example:
     >>> import pathlib, tempfile
@@ -193,9 +198,9 @@ class ReadCorpusBlocks(beam.PTransform):
         if self._config.deduplicate:
             tagged = (pbegin
                       | "ReadCorpus" >> ReadCorpus(self._config)
-                      | "KeyByFile" >> beam.Map(lambda doc: (_file_and_number(doc.id)[0], doc))
-                      | "GroupByFile" >> beam.GroupByKey()
-                      | "CutBlocks" >> beam.ParDo(_FileBlocksFn(
+                      | "KeyByWindow" >> beam.Map(lambda doc: (_window_of(doc.id), doc))
+                      | "GroupByWindow" >> beam.GroupByKey()
+                      | "CutBlocks" >> beam.ParDo(_WindowBlocksFn(
                           self._split_of, self._max_chars)).with_outputs(*self._splits))
         else:
             tagged = (pbegin
@@ -219,15 +224,16 @@ class _ReadBlocksFn(ReadDocumentsFn):
         yield from _split_blocks(super().process(part), self._split_of, self._max_chars)
 
 
-class _FileBlocksFn(beam.DoFn):
-    """(file, its documents in any order) -> its blocks, tagged by split."""
+class _WindowBlocksFn(beam.DoFn):
+    """(a file's window, its documents in any order) -> its blocks, tagged by split."""
 
     def __init__(self, split_of: Callable[[Document], str], max_chars: int):
         self._split_of = split_of
         self._max_chars = max_chars
 
-    def process(self, file_documents: Tuple[str, Iterable[Document]]) -> Iterator[TaggedOutput]:
-        documents = sorted(file_documents[1], key=lambda doc: _file_and_number(doc.id)[1])
+    def process(self, window_documents: Tuple[Tuple[str, int], Iterable[Document]]
+                ) -> Iterator[TaggedOutput]:
+        documents = sorted(window_documents[1], key=lambda doc: _file_and_number(doc.id)[1])
         yield from _split_blocks(documents, self._split_of, self._max_chars)
 
 
@@ -280,8 +286,7 @@ def _in_file_order(path: str) -> Iterator[Document]:
     seen_windows, last = set(), ("", 0, 0)
     for number, record in tfrecord_records(path):
         doc = parse_document_example(record)
-        file, line = _file_and_number(doc.id)
-        window = (file, (line - 1) // corpus.WINDOW_LINES)
+        window, line = _window_of(doc.id), _file_and_number(doc.id)[1]
         out_of_order = line <= last[2] if window == last[:2] else window in seen_windows
         if out_of_order:
             raise CorpusError(

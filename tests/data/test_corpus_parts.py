@@ -1,4 +1,5 @@
 """A big file read in parts by several workers gives exactly the documents and bytes of one read."""
+import dataclasses
 import gzip
 import json
 import os
@@ -138,6 +139,10 @@ def test_reading_parts_writes_the_bytes_of_reading_files_or_documents_whole(
         whole_files.setattr(corpus, "PART_BYTES", 1 << 30)
         make_masked_lm_examples_from_corpus(beam.Pipeline(), corpus_config, str(vocab),
                                             VocabConfig(), config, str(tmp_path / "whole"))
+    # Deduplicating regroups the documents by file window: the same blocks (no duplicates here).
+    make_masked_lm_examples_from_corpus(
+        beam.Pipeline(), dataclasses.replace(corpus_config, deduplicate=True), str(vocab),
+        VocabConfig(), config, str(tmp_path / "dedup"))
     ingested = ingest_corpus(beam.Pipeline(), corpus_config, config.eval_percent,
                              str(tmp_path / "documents"))
     two = make_masked_lm_examples(beam.Pipeline(), str(tmp_path / "documents"), str(vocab),
@@ -153,7 +158,7 @@ def test_reading_parts_writes_the_bytes_of_reading_files_or_documents_whole(
         assert sorted(os.listdir(tmp_path / "one" / f"Split-{split}")) == names
         for name in names:
             written = {(tmp_path / job / f"Split-{split}" / name).read_bytes()
-                       for job in ("one", "two", "whole")}
+                       for job in ("one", "two", "whole", "dedup")}
             assert len(written) == 1
 
 
