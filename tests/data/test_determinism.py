@@ -11,9 +11,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from cloze.config import SPECIAL_TOKENS, CorpusConfig, DataConfig, VocabConfig
 from cloze.data.blocks import DocumentBlock
+from cloze.data import corpus
 from cloze.data.corpus import Document
 from cloze.data.default_corpus import write_default_corpus
-from cloze.data.jobs import ingest_corpus, learn_vocabulary, make_masked_lm_examples
+from cloze.data.jobs import (ingest_corpus, learn_vocabulary, make_masked_lm_examples,
+                             make_masked_lm_examples_from_corpus)
 from cloze.data.mlm_examples import TokenizePackMask
 from cloze.data.shards import WriteShards, remove_temporaries
 from cloze.data.sorted_runs import SPILL_BUDGET_BYTES
@@ -93,3 +95,32 @@ def test_a_tiny_spill_budget_writes_the_bytes_of_the_default_one(tmp_path, packi
     assert tiny_runs > 10 * config.packing_buckets
     assert len(default_bytes) == config.num_shards
     assert tiny_bytes == default_bytes
+
+
+def test_a_big_file_read_in_parts_by_two_processes_writes_the_bytes_of_reading_it_whole(
+        tmp_path, monkeypatch):
+    # Over twice PART_BYTES, so the worker processes (which see the module's own
+    # constants) cut it in parts; in this process it is then read whole.
+    corpus_dir = tmp_path / "corpus"
+    seed = write_default_corpus(str(tmp_path / "seed"), max_bytes=200_000)
+    text = b"".join(open(os.path.join(seed, name), "rb").read() for name in os.listdir(seed))
+    corpus_dir.mkdir()
+    (corpus_dir / "big.txt").write_bytes(text * (2 * corpus.PART_BYTES // len(text) + 1))
+    assert len(corpus.file_parts(str(corpus_dir / "big.txt"), "big.txt")) >= 2
+    vocab = tmp_path / "vocab.txt"
+    words = sorted({word for word in text.decode().lower().split() if word.isalpha()})
+    vocab.write_text("\n".join([*SPECIAL_TOKENS, *words[:2000]]) + "\n")
+    config = dataclasses.replace(CONFIG, dupe_factor=1, eval_percent=10)
+    corpus_config = CorpusConfig(paths=(str(corpus_dir),))
+
+    make_masked_lm_examples_from_corpus(
+        beam.Pipeline(options=PipelineOptions(direct_running_mode="multi_processing",
+                                              direct_num_workers=2)),
+        corpus_config, str(vocab), VocabConfig(), config, str(tmp_path / "parts"))
+    monkeypatch.setattr(corpus, "PART_BYTES", 1 << 30)
+    make_masked_lm_examples_from_corpus(beam.Pipeline(), corpus_config, str(vocab),
+                                        VocabConfig(), config, str(tmp_path / "whole"))
+
+    parts, whole = file_bytes(tmp_path / "parts"), file_bytes(tmp_path / "whole")
+    assert len(whole) == 2 * CONFIG.num_shards
+    assert parts == whole
