@@ -64,3 +64,75 @@ def test_mixed_bfloat16_gives_float32_logits_close_to_float32(name):
     reference, low = full(x).numpy(), mixed(x).numpy()
     assert low.dtype == np.float32
     assert np.abs(low - reference).max() < 0.1 * (np.abs(reference).max() + 1)
+
+
+# Backbones whose last block runs at the masked positions only; the others compute
+# the whole sequence and take the positions from it.
+LAST_BLOCK_AT_MASKS = {"bert", "albert", "roberta", "xlm_roberta", "roberta_pre_ln",
+                       "distil_bert"}
+
+
+def padded_inputs_for(task):
+    """``inputs_for`` with the second half of two sequences padded, a mask slot on a
+    padded position and a repeated position."""
+    x = inputs_for(task, seed=1)
+    x["padding_mask"] = np.ones((4, LENGTH), "int32")
+    x["padding_mask"][2:, LENGTH // 2:] = 0
+    x["mask_positions"] = np.array([[1, 5, 9], [0, 11, 11], [3, 4, 0], [2, 2, 5]], "int32")
+    return {name: x[name] for name in task.input}
+
+
+def whole_sequence_logits(task, x, training=False):
+    """The task's graph as built: the whole sequence, then the masked rows."""
+    features = {name: x[name] for name in task.backbone.input}
+    sequence = task.backbone(features, training=training)["sequence_output"]
+    return task.masked_lm_head(sequence, mask_positions=x["mask_positions"])
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_masked_positions_only_gives_the_whole_sequences_logits_and_gradients(name):
+    import tensorflow as tf
+
+    task = build(name)
+    x = padded_inputs_for(task)
+    assert (task.backbone.last_block() is not None) == (name in LAST_BLOCK_AT_MASKS)
+    labels = np.take_along_axis(x["token_ids"], x["mask_positions"], axis=1)
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    results = []
+    for forward in (lambda: task(x, training=False),
+                    lambda: whole_sequence_logits(task, x)):
+        with tf.GradientTape() as tape:
+            logits = forward()
+            value = loss(labels, logits)
+        gradients = tape.gradient(value, task.trainable_variables)
+        results.append((logits.numpy(), {v.path: g for v, g in
+                                         zip(task.trainable_variables, gradients)
+                                         if g is not None}))
+    (fast, fast_gradients), (whole, whole_gradients) = results
+    assert fast.shape == (4, MASKS, VOCAB)
+    np.testing.assert_allclose(fast, whole, rtol=1e-5, atol=1e-5)
+    assert sorted(fast_gradients) == sorted(whole_gradients)
+    for path, gradient in whole_gradients.items():
+        np.testing.assert_allclose(tf.convert_to_tensor(fast_gradients[path]).numpy(),
+                                   tf.convert_to_tensor(gradient).numpy(),
+                                   rtol=1e-4, atol=1e-6, err_msg=path)
+
+
+def test_last_block_adds_no_weights_to_the_saved_backbone(tmp_path):
+    import h5py
+
+    def saved_paths(backbone, directory):
+        backbone.save_weights(str(directory / "model.weights.h5"))
+        with h5py.File(directory / "model.weights.h5") as f:
+            paths = []
+            f.visit(paths.append)
+        return paths
+
+    task = build("roberta_pre_ln")
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    before = saved_paths(task.backbone, tmp_path / "before")
+    task(inputs_for(task))  # builds the last block's prefix model
+    assert task.backbone.last_block() is not None
+    assert [layer.name for layer in task.backbone.last_block().tail] == ["final_layer_norm"]
+    assert saved_paths(task.backbone, tmp_path / "after") == before

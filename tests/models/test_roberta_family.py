@@ -14,6 +14,7 @@ from cloze.models.backbones.xlm_roberta_backbone import XLMRobertaBackbone
 from cloze.models.convert import export_hf, load_hf
 from cloze.models.layers.relative_position_attention import RelativePositionAttention
 from cloze.models.layers.text_embeddings import TextEmbeddings, padding_offset_position_ids
+from cloze.models.layers.transformer_encoder import TransformerEncoder
 from cloze.models.tasks.masked_lm import MaskedLM
 from tests.models.test_hf_conversion import TOLERANCE, backbone_inputs, every_position, golden
 
@@ -317,3 +318,25 @@ def test_relative_export_then_load_gives_identical_logits(relative_golden, tmp_p
     assert {**loaded_config, "name": None} == {**config, "name": None}
     inputs = every_position(task.backbone, record)
     np.testing.assert_array_equal(loaded(inputs), task(inputs))
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_encoder_block_at_query_positions_gives_those_rows_of_the_whole_output(normalize_first):
+    block = TransformerEncoder(intermediate_dim=16, num_heads=2, normalize_first=normalize_first)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 8)).astype("float32")
+    padding_mask = np.array([[1] * 7, [1] * 4 + [0] * 3], "int32")
+    positions = np.array([[6, 0, 3], [1, 1, 5]], "int32")
+    whole = block(x, padding_mask=padding_mask).numpy()
+    rows = block(x, padding_mask=padding_mask, query_positions=positions).numpy()
+    np.testing.assert_allclose(rows, np.take_along_axis(whole, positions[..., None], axis=1),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [dict(causal=True), dict(relative_attention="relative_key",
+                                                             max_position_embeddings=16)])
+def test_encoder_block_refuses_query_positions_it_cannot_compute_alone(kwargs):
+    block = TransformerEncoder(intermediate_dim=16, num_heads=2, name="block_3", **kwargs)
+    x = np.zeros((1, 4, 8), "float32")
+    with pytest.raises(ValueError, match="block_3: query_positions needs plain"):
+        block(x, query_positions=np.array([[1]], "int32"))

@@ -3,6 +3,7 @@ import keras
 
 from cloze.models.backbones.backbone import Backbone
 from cloze.models.layers.activations import gelu_approximate
+from cloze.models.layers.layer_normalization import LayerNormalization
 from cloze.models.layers.position_embedding import PositionEmbedding
 from cloze.models.layers.reversible_embedding import ReversibleEmbedding
 from cloze.models.layers.transformer_encoder import TransformerEncoder
@@ -37,7 +38,7 @@ def bert_embeddings(token_ids, segment_ids, vocabulary_size, embedding_dim,
     tokens = token_embedding(token_ids)
     x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
         (tokens, position_embedding(tokens), segment_embedding(segment_ids)))
-    x = keras.layers.LayerNormalization(
+    x = LayerNormalization(
         epsilon=BERT_LAYER_NORM_EPSILON, dtype=dtype, name="embeddings_layer_norm")(x)
     return token_embedding, keras.layers.Dropout(dropout, dtype=dtype,
                                                  name="embeddings_dropout")(x)

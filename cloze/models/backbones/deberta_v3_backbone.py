@@ -7,6 +7,7 @@ from cloze.models.backbones.bert_backbone import (KERAS_HUB_HEAD_LAYER_NORM_EPSI
                                                   bert_kernel_initializer)
 from cloze.models.layers.disentangled_attention import (DisentangledAttentionEncoder,
                                                         RelativeEmbedding)
+from cloze.models.layers.layer_normalization import LayerNormalization
 from cloze.models.layers.reversible_embedding import ReversibleEmbedding
 
 # Microsoft's DeBERTa checkpoints (and keras-hub's encoder) use 1e-7 in every layer norm.
@@ -61,7 +62,7 @@ class DebertaV3Backbone(Backbone):
         token_embedding = ReversibleEmbedding(
             vocabulary_size, hidden_dim, embeddings_initializer=bert_kernel_initializer(),
             dtype=dtype, name="token_embedding")
-        x = keras.layers.LayerNormalization(
+        x = LayerNormalization(
             epsilon=DEBERTA_LAYER_NORM_EPSILON, dtype=dtype, name="embeddings_layer_norm")(
                 token_embedding(inputs["token_ids"]))
         # Hugging Face zeroes padded positions here; only their own outputs change.

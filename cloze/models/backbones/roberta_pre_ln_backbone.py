@@ -5,6 +5,7 @@ from cloze.models.backbones.backbone import Backbone
 from cloze.models.backbones.bert_backbone import bert_kernel_initializer
 from cloze.models.backbones.roberta_backbone import ROBERTA_LAYER_NORM_EPSILON, encoder_graph
 from cloze.models.layers.activations import gelu_approximate
+from cloze.models.layers.layer_normalization import LayerNormalization
 from cloze.models.layers.relative_position_attention import RELATIVE_POSITION_TYPES
 from cloze.models.layers.text_embeddings import TextEmbeddings
 
@@ -97,7 +98,7 @@ class RobertaPreLNBackbone(Backbone):
             position_ids="padding_offset" if absolute else None, pad_token_id=pad_token_id,
             layer_norm_epsilon=layer_norm_epsilon, dropout=dropout,
             initializer_range=initializer_range, dtype=dtype, name="embeddings")
-        final_layer_norm = keras.layers.LayerNormalization(
+        final_layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm")
         inputs, outputs = encoder_graph(
             embeddings, num_layers, final_layer_norm, intermediate_dim=intermediate_dim,

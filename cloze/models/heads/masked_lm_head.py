@@ -3,6 +3,8 @@ import keras
 from keras import ops
 
 from cloze.models.layers.dense import Dense, matmul_rows
+from cloze.models.layers.layer_normalization import LayerNormalization
+from cloze.models.layers.rows import take_rows
 
 
 @keras.saving.register_keras_serializable(package="cloze")
@@ -12,7 +14,9 @@ class MaskedLMHead(keras.layers.Layer):
     Only the masked positions go through the transform and the vocabulary
     projection, so the cost is ``masks x vocabulary`` rather than
     ``length x vocabulary``. With ``token_embedding`` the projection is tied to
-    the input embedding (BERT); otherwise the head owns its kernel.
+    the input embedding (BERT); otherwise the head owns its kernel. Called without
+    ``mask_positions``, the inputs are the hidden states at the masked positions
+    already (``Backbone.masked_hidden_states``).
 
     Args:
         vocabulary_size: output classes; taken from ``token_embedding`` when given.
@@ -59,7 +63,7 @@ class MaskedLMHead(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
             dtype=self.dtype_policy, name="intermediate_dense")
         self._intermediate_dense.build((None, None, inputs_shape[-1]))
-        self._intermediate_layer_norm = keras.layers.LayerNormalization(
+        self._intermediate_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="intermediate_layer_norm")
         self._intermediate_layer_norm.build((None, None, width))
@@ -71,9 +75,8 @@ class MaskedLMHead(keras.layers.Layer):
                                      initializer=self.bias_initializer, dtype=self.dtype)
         self.built = True
 
-    def call(self, inputs, mask_positions):
-        mask_positions = ops.cast(mask_positions, "int32")
-        x = ops.take_along_axis(inputs, ops.expand_dims(mask_positions, -1), axis=1)
+    def call(self, inputs, mask_positions=None):
+        x = inputs if mask_positions is None else take_rows(inputs, mask_positions)
         x = self._intermediate_layer_norm(self._intermediate_dense(x))
         if self.token_embedding is not None:
             logits = self.token_embedding(x, reverse=True)
@@ -86,8 +89,9 @@ class MaskedLMHead(keras.layers.Layer):
             logits = self.activation(logits)
         return logits
 
-    def compute_output_shape(self, inputs_shape, mask_positions_shape):
-        return tuple(mask_positions_shape) + (self.vocabulary_size,)
+    def compute_output_shape(self, inputs_shape, mask_positions_shape=None):
+        rows = inputs_shape[:-1] if mask_positions_shape is None else mask_positions_shape
+        return tuple(rows) + (self.vocabulary_size,)
 
     def get_config(self):
         config = super().get_config()

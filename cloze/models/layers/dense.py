@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.affine import add_bias
+
 
 def matmul_rows(inputs, kernel):
     """``inputs @ kernel`` for ``(..., in)`` inputs as one ``(rows, in) x (in, out)`` product.
@@ -28,8 +30,9 @@ class Dense(keras.layers.Dense):
     """``keras.layers.Dense`` whose product over a sequence is one 2-D product.
 
     Same weights, names and config as Keras' layer; only the float product is
-    computed by ``matmul_rows`` (LoRA comes in through ``kernel``; a quantized
-    layer runs Keras' own ``quantized_call``).
+    computed by ``matmul_rows`` and the bias added by ``add_bias``, whose gradient
+    is a matrix product too (LoRA comes in through ``kernel``; a quantized layer
+    runs Keras' own ``quantized_call``).
 
     Args:
         units: output width.
@@ -45,7 +48,7 @@ class Dense(keras.layers.Dense):
     def call(self, inputs, training=None):
         x = matmul_rows(inputs, self.kernel)
         if self.bias is not None:
-            x = ops.add(x, self.bias)
+            x = add_bias(x, ops.cast(self.bias, x.dtype))
         if self.activation is not None:
             x = self.activation(x)
         return x

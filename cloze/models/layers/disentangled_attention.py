@@ -14,6 +14,7 @@ import math
 import keras
 from keras import ops
 
+from cloze.models.layers.layer_normalization import LayerNormalization
 from cloze.models.layers.transformer_encoder import TransformerEncoder, padding_attention_mask
 
 # Content-to-content, content-to-position and position-to-content scores share one scale.
@@ -101,7 +102,7 @@ class RelativeEmbedding(keras.layers.Layer):
         self.rel_embedding = self.add_weight(
             name="rel_embedding", shape=(2 * self.bucket_size, self.hidden_dim),
             initializer=self.kernel_initializer)
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="rel_embeddings_layer_norm")
         self.layer_norm.build((2 * self.bucket_size, self.hidden_dim))

@@ -3,6 +3,7 @@ import keras
 from keras import ops
 
 from cloze.models.layers.dense import Dense
+from cloze.models.layers.layer_normalization import LayerNormalization
 
 
 def fourier_mixing(x):
@@ -62,10 +63,10 @@ class FNetEncoder(keras.layers.Layer):
         return initializer.__class__.from_config(initializer.get_config())
 
     def build(self, inputs_shape):
-        self._mixing_layer_norm = keras.layers.LayerNormalization(
+        self._mixing_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="mixing_layer_norm")
         self._mixing_layer_norm.build(inputs_shape)
-        self._output_layer_norm = keras.layers.LayerNormalization(
+        self._output_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="output_layer_norm")
         self._output_layer_norm.build(inputs_shape)
         self._intermediate_dense = Dense(

@@ -4,11 +4,13 @@ import math
 import keras
 from keras import ops
 
+from cloze.models.layers.multi_head_attention import MultiHeadAttention
+
 RELATIVE_POSITION_TYPES = ("relative_key", "relative_key_query")
 
 
 @keras.saving.register_keras_serializable(package="cloze")
-class RelativePositionAttention(keras.layers.MultiHeadAttention):
+class RelativePositionAttention(MultiHeadAttention):
     """Multi-head attention whose scores also depend on the query-key distance.
 
     One table of ``2 * max_position_embeddings - 1`` vectors of width ``key_dim``,
@@ -25,7 +27,7 @@ class RelativePositionAttention(keras.layers.MultiHeadAttention):
         position_embedding_type: ``"relative_key"`` or ``"relative_key_query"``.
         max_position_embeddings: distances up to ``max_position_embeddings - 1``
             either way can be embedded.
-        **kwargs: passed to ``keras.layers.MultiHeadAttention``.
+        **kwargs: passed to ``MultiHeadAttention`` (Keras').
 
     Example:
     >>> import numpy as np

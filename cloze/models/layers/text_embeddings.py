@@ -2,6 +2,7 @@
 import keras
 from keras import ops
 
+from cloze.models.layers.layer_normalization import LayerNormalization
 from cloze.models.layers.position_embedding import PositionEmbedding
 from cloze.models.layers.reversible_embedding import ReversibleEmbedding
 
@@ -90,7 +91,7 @@ class TextEmbeddings(keras.layers.Layer):
             self.segment_embedding = keras.layers.Embedding(
                 num_segments, hidden_dim, embeddings_initializer=self._initializer(),
                 dtype=self.dtype_policy, name="segment_embedding")
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="embeddings_layer_norm")
         self.dropout_layer = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="embeddings_dropout")

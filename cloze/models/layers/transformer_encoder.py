@@ -3,7 +3,10 @@ import keras
 from keras import ops
 
 from cloze.models.layers.dense import Dense
+from cloze.models.layers.layer_normalization import LayerNormalization
+from cloze.models.layers.multi_head_attention import MultiHeadAttention
 from cloze.models.layers.relative_position_attention import RelativePositionAttention
+from cloze.models.layers.rows import take_rows
 
 
 def padding_attention_mask(padding_mask, query_length):
@@ -22,6 +25,13 @@ class TransformerEncoder(keras.layers.Layer):
     saved weight paths are the same. A subclass swaps in another attention by
     overriding ``_build_self_attention`` and calling ``_encode`` from its ``call``
     (``DisentangledAttentionEncoder`` does).
+
+    ``query_positions`` ``(batch, count)`` computes the block's output at those
+    positions only, ``(batch, count, width)``: every position is still a key and
+    a value, but the queries, the attention output and the feed-forward network
+    cover just ``count`` rows. A masked-LM task reads the last block's output only
+    at the masked positions, so there this is the same numbers for a fraction of
+    the work (``rows_only``: plain, bidirectional attention).
 
     Args:
         intermediate_dim: width of the feed-forward hidden layer.
@@ -45,6 +55,10 @@ class TransformerEncoder(keras.layers.Layer):
     >>> x = np.random.rand(2, 5, 8).astype("float32")
     >>> tuple(block(x, padding_mask=np.ones((2, 5), "int32")).shape)
     (2, 5, 8)
+    >>> rows = block(x, padding_mask=np.ones((2, 5), "int32"),
+    ...              query_positions=np.array([[0, 3], [4, 4]]))
+    >>> tuple(rows.shape)
+    (2, 2, 8)
     """
 
     def __init__(self, intermediate_dim, num_heads, dropout=0.0, activation="relu",
@@ -76,7 +90,7 @@ class TransformerEncoder(keras.layers.Layer):
             dropout=self.dropout, kernel_initializer=self._initializer(),
             dtype=self.dtype_policy, name="self_attention_layer")
         if self.relative_attention is None:
-            attention = keras.layers.MultiHeadAttention(**attention_kwargs)
+            attention = MultiHeadAttention(**attention_kwargs)
         else:
             attention = RelativePositionAttention(
                 position_embedding_type=self.relative_attention,
@@ -90,13 +104,13 @@ class TransformerEncoder(keras.layers.Layer):
             raise ValueError(f"hidden width {hidden_dim} is not divisible by "
                              f"num_heads={self.num_heads}.")
         self._self_attention_layer = self._build_self_attention(inputs_shape)
-        self._self_attention_layer_norm = keras.layers.LayerNormalization(
+        self._self_attention_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="self_attention_layer_norm")
         self._self_attention_layer_norm.build(inputs_shape)
         self._self_attention_dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="self_attention_dropout")
-        self._feedforward_layer_norm = keras.layers.LayerNormalization(
+        self._feedforward_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="feedforward_layer_norm")
         self._feedforward_layer_norm.build(inputs_shape)
@@ -113,15 +127,25 @@ class TransformerEncoder(keras.layers.Layer):
             self.dropout, dtype=self.dtype_policy, name="feedforward_dropout")
         self.built = True
 
-    def _residual(self, x, branch, norm):
-        """Applies ``branch`` with a residual connection, normalising pre or post."""
+    @property
+    def rows_only(self):
+        """Whether ``call`` accepts ``query_positions``: plain bidirectional attention
+        (relative positions and causal masks are laid out for whole sequences)."""
+        return type(self).call is TransformerEncoder.call and (
+            self.relative_attention is None and not self.causal)
+
+    def _residual(self, x, branch, norm, residual=None):
+        """Applies ``branch`` to ``x`` with a residual connection, normalising pre or post.
+        The residual is ``x`` itself, or ``residual``: the rows of ``x`` that ``branch``
+        returns when it computes only some positions."""
         y = norm(x) if self.normalize_first else x
-        y = x + branch(y)
+        y = (x if residual is None else residual) + branch(y)
         return y if self.normalize_first else norm(y)
 
-    def _encode(self, inputs, attend, training):
+    def _encode(self, inputs, attend, training, query_positions=None):
         """The block around ``attend``, which maps ``x`` to the self-attention sub-layer's
-        output on ``x``: attention, then the feed-forward network, each a residual branch."""
+        output on ``x`` (at ``query_positions`` only, if given): attention, then the
+        feed-forward network, each a residual branch."""
 
         def attention(x):
             return self._self_attention_dropout(attend(x), training=training)
@@ -130,18 +154,27 @@ class TransformerEncoder(keras.layers.Layer):
             x = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))
             return self._feedforward_dropout(x, training=training)
 
-        x = self._residual(inputs, attention, self._self_attention_layer_norm)
+        rows = None if query_positions is None else take_rows(inputs, query_positions)
+        x = self._residual(inputs, attention, self._self_attention_layer_norm, residual=rows)
         return self._residual(x, feedforward, self._feedforward_layer_norm)
 
-    def call(self, inputs, padding_mask=None, training=None):
+    def call(self, inputs, padding_mask=None, training=None, query_positions=None):
+        if query_positions is not None and not self.rows_only:
+            raise ValueError(f"{self.name}: query_positions needs plain bidirectional "
+                             f"attention (causal={self.causal}, "
+                             f"relative_attention={self.relative_attention!r}).")
+        queries = ops.shape(inputs)[1] if query_positions is None else ops.shape(query_positions)[1]
         mask = None
         if padding_mask is not None:
-            mask = padding_attention_mask(padding_mask, ops.shape(inputs)[1])
-        return self._encode(
-            inputs, lambda x: self._self_attention_layer(
-                query=x, value=x, attention_mask=mask, use_causal_mask=self.causal,
-                training=training),
-            training)
+            mask = padding_attention_mask(padding_mask, queries)
+
+        def attend(x):
+            query = x if query_positions is None else take_rows(x, query_positions)
+            return self._self_attention_layer(
+                query=query, value=x, attention_mask=mask, use_causal_mask=self.causal,
+                training=training)
+
+        return self._encode(inputs, attend, training, query_positions)
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape

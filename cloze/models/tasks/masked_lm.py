@@ -18,7 +18,8 @@ class MaskedLM(Task):
     Inputs are the backbone's inputs plus ``mask_positions`` ``(batch, masks)``;
     the output is logits ``(batch, masks, vocabulary_size)`` in float32. The head
     is tied to the backbone's token embedding and computes only the masked
-    positions.
+    positions, and so, where the backbone allows it, does the backbone's last
+    block (``Backbone.masked_hidden_states``).
 
     Args:
         backbone: a ``Backbone``.
@@ -51,6 +52,16 @@ class MaskedLM(Task):
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.masked_lm_head = head
+
+    def call(self, inputs, training=None, mask=None):
+        # The graph built in __init__, computed with less work: the last block and
+        # the head see only the masked positions.
+        if not isinstance(inputs, dict):
+            return super().call(inputs, training=training, mask=mask)
+        features = {name: inputs[name] for name in self.backbone.input}
+        rows = self.backbone.masked_hidden_states(features, inputs["mask_positions"],
+                                                  training=training)
+        return self.masked_lm_head(rows)
 
     def fill_mask(self, texts, top_k=5, num_masks=8) -> list:
         """For each text, for each ``[MASK]`` in it, the ``top_k`` ``(token, score)`` fillers."""

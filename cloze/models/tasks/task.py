@@ -9,6 +9,7 @@ from keras.src.saving import saving_lib
 from cloze.models import builtin_presets, presets
 from cloze.models.backbones.backbone import Backbone, _PresetNames
 from cloze.models.optimizers import WarmupLinearDecay, adamw
+from cloze.models.tasks.token_accuracy import TokenAccuracy
 
 # "auto" compile: the peak learning rate and warmup share a BERT trainer picks for
 # continued pretraining and fine-tuning.
@@ -50,7 +51,7 @@ class Task(keras.Model):
         """``"auto"``: AdamW (no decay on norms and biases) whose learning rate warms up
         over the first 10% of the steps of the first ``fit`` to 5e-5 and then decays
         linearly to 0; cross-entropy over the predicted tokens weighted by the
-        sample weights; and token accuracy."""
+        sample weights; and token accuracy (``TokenAccuracy``)."""
         self._auto_schedule = None
         if optimizer == "auto":
             self._auto_schedule = WarmupLinearDecay(AUTO_PEAK_LEARNING_RATE, warmup_steps=0)
@@ -59,7 +60,7 @@ class Task(keras.Model):
             loss = keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction="mean_with_sample_weight")
         if weighted_metrics == "auto":
-            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            weighted_metrics = [TokenAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
                         **kwargs)
 
