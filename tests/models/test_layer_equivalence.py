@@ -105,3 +105,16 @@ def test_token_accuracy_matches_keras_sparse_categorical_accuracy():
     assert 0 < float(ours.result()) < 1
     assert float(ours.result()) == pytest.approx(float(theirs.result()))
     assert TokenAccuracy.from_config(ours.get_config()).name == "accuracy"
+
+
+def test_attention_zeroes_rows_whose_keys_are_all_masked_as_keras_does():
+    x = RNG.normal(size=(1, 3, 8)).astype("float32")
+    mask = np.ones((1, 3, 3), bool)
+    mask[0, 1] = False  # the second query sees no key
+    ours = MultiHeadAttention(num_heads=2, key_dim=4)
+    theirs = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    for layer in (ours, theirs):
+        layer.build(x.shape, x.shape)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours(x, x, attention_mask=mask).numpy(),
+                               theirs(x, x, attention_mask=mask).numpy(), rtol=1e-5, atol=1e-6)

@@ -64,3 +64,20 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             _project(query, self._query_dense, True), _project(key, self._key_dense, True),
             _project(value, self._value_dense, True), attention_mask, training)
         return _project(output, self._output_dense, False)
+
+    def _masked_softmax(self, attention_scores, attention_mask=None):
+        # Keras adds a large negative number at masked keys. XLA fuses that add into
+        # the scores' matrix product as a broadcast post-op, which oneDNN ran about
+        # 20x slower under mixed_bfloat16 (700 of a BERT-tiny step's 1,160 ms).
+        # Selecting instead gives the same probabilities (exp underflows to 0 either
+        # way; fully masked rows are zeroed as Keras does) and stays unfused.
+        if attention_mask is None:
+            return super()._masked_softmax(attention_scores)
+        mask = ops.cast(attention_mask, "bool")
+        while len(mask.shape) < len(attention_scores.shape):
+            mask = ops.expand_dims(mask, -len(self._attention_axes) * 2 - 1)
+        large_negative = -3e4 if attention_scores.dtype == "float16" else -1e9
+        scores = ops.where(mask, attention_scores,
+                           ops.cast(large_negative, attention_scores.dtype))
+        probabilities = self._softmax(scores)
+        return probabilities * ops.cast(mask, probabilities.dtype)
