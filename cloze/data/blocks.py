@@ -65,16 +65,12 @@ class DocumentBlock(NamedTuple):
         return map(Document, self.ids, self.texts)
 
 
-def _file_and_number(doc_id: str) -> Tuple[str, int]:
-    """A document id's file (below the corpus root) and first line (or record) number."""
+def _position(doc_id: str, window_lines: Optional[int] = None) -> Tuple[str, int, int]:
+    """A document id's file (below the corpus root), window of ``window_lines`` lines
+    (by default ``corpus.WINDOW_LINES``, read now) and first line (or record) number."""
     file, _, number = doc_id.rpartition(":")
-    return file, int(number)
-
-
-def _window_of(doc_id: str) -> Tuple[str, int]:
-    """A document's file and window of ``corpus.WINDOW_LINES`` lines (read now), from its id."""
-    file, number = _file_and_number(doc_id)
-    return file, (number - 1) // corpus.WINDOW_LINES
+    line = int(number)
+    return file, (line - 1) // (window_lines or corpus.WINDOW_LINES), line
 
 
 class BlockCutter:
@@ -98,8 +94,7 @@ class BlockCutter:
 
     def add(self, doc: Document) -> Optional[DocumentBlock]:
         """Adds ``doc``; returns the block it closes, if it starts a new one."""
-        file, number = _file_and_number(doc.id)
-        window = (file, (number - 1) // self._window_lines)
+        window = _position(doc.id, self._window_lines)[:2]
         closed = None
         if self._block.ids and (self._chars >= self._max_chars or window != self._window):
             closed = self.rest()
@@ -158,9 +153,9 @@ def file_order_key(doc_id: str) -> bytes:
     >>> sorted(["b.txt:2", "a.txt:10", "b.txt:1", "a.txt:9"], key=file_order_key)
     ['b.txt:1', 'b.txt:2', 'a.txt:9', 'a.txt:10']
     """
-    file, window = _window_of(doc_id)
+    file, window, line = _position(doc_id)
     return (hashlib.sha256(f"{window}:{file}".encode("utf-8", "surrogatepass")).digest()[:8]
-            + _file_and_number(doc_id)[1].to_bytes(8, "big"))
+            + line.to_bytes(8, "big"))
 
 
 class ReadCorpusBlocks(beam.PTransform):
@@ -198,7 +193,7 @@ class ReadCorpusBlocks(beam.PTransform):
         if self._config.deduplicate:
             tagged = (pbegin
                       | "ReadCorpus" >> ReadCorpus(self._config)
-                      | "KeyByWindow" >> beam.Map(lambda doc: (_window_of(doc.id), doc))
+                      | "KeyByWindow" >> beam.Map(lambda doc: (_position(doc.id)[:2], doc))
                       | "GroupByWindow" >> beam.GroupByKey()
                       | "CutBlocks" >> beam.ParDo(_WindowBlocksFn(
                           self._split_of, self._max_chars)).with_outputs(*self._splits))
@@ -233,7 +228,7 @@ class _WindowBlocksFn(beam.DoFn):
 
     def process(self, window_documents: Tuple[Tuple[str, int], Iterable[Document]]
                 ) -> Iterator[TaggedOutput]:
-        documents = sorted(window_documents[1], key=lambda doc: _file_and_number(doc.id)[1])
+        documents = sorted(window_documents[1], key=lambda doc: _position(doc.id)[2])
         yield from _split_blocks(documents, self._split_of, self._max_chars)
 
 
@@ -286,7 +281,8 @@ def _in_file_order(path: str) -> Iterator[Document]:
     seen_windows, last = set(), ("", 0, 0)
     for number, record in tfrecord_records(path):
         doc = parse_document_example(record)
-        window, line = _window_of(doc.id), _file_and_number(doc.id)[1]
+        file, window_index, line = _position(doc.id)
+        window = (file, window_index)
         out_of_order = line <= last[2] if window == last[:2] else window in seen_windows
         if out_of_order:
             raise CorpusError(
