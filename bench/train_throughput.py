@@ -3,8 +3,9 @@
 Not a test: run by hand, ideally on an otherwise idle machine. Each contestant trains
 the same BERT configuration at seq 128 with 20 masked positions per sequence on the
 same random batches; the number is token positions (batch x 128) per second over
-timed steps after warm-up steps (compilation excluded). Cloze and keras-hub are timed
-in alternating rounds of ``steps / rounds`` steps, so load from other processes falls
+timed steps after warm-up steps (compilation excluded; for Keras, the time inside the
+compiled executions, ``ExecutionTimer``). Cloze and keras-hub are timed in alternating
+rounds of ``steps / rounds`` steps, so load from other processes falls
 on both alike; each reports its median round, and the ratio is the median of the
 per-round ratios. The CPU time per step (``time.process_time``) of every round is
 recorded too, with the median ratio of keras-hub's to Cloze's.
@@ -12,6 +13,7 @@ recorded too, with the median ratio of keras-hub's to Cloze's.
     .venv/bin/python bench/train_throughput.py                # Cloze and keras-hub
     .venv/bin/python bench/train_throughput.py --dtype-policy mixed_bfloat16
     .venv-hf/bin/python bench/train_throughput.py --torch     # Hugging Face on PyTorch
+    .venv-hf/bin/python bench/train_throughput.py --torch --dtype-policy mixed_bfloat16
 
 Results and the machine they ran on are recorded in docs/training.md.
 """

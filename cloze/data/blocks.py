@@ -73,6 +73,13 @@ def _position(doc_id: str, window_lines: Optional[int] = None) -> Tuple[str, int
     return file, (line - 1) // (window_lines or corpus.WINDOW_LINES), line
 
 
+def _window_of(doc_id: str) -> Tuple[str, int]:
+    """A document's file and window, from its id. (A function of its own rather than a
+    slice of ``_position``: Beam infers the key coder from this annotation.)"""
+    file, window, _ = _position(doc_id)
+    return file, window
+
+
 class BlockCutter:
     """Cuts documents, given in file order, into blocks; see ``document_blocks``.
 
@@ -94,7 +101,8 @@ class BlockCutter:
 
     def add(self, doc: Document) -> Optional[DocumentBlock]:
         """Adds ``doc``; returns the block it closes, if it starts a new one."""
-        window = _position(doc.id, self._window_lines)[:2]
+        file, window_index, _ = _position(doc.id, self._window_lines)
+        window = (file, window_index)
         closed = None
         if self._block.ids and (self._chars >= self._max_chars or window != self._window):
             closed = self.rest()
@@ -193,7 +201,7 @@ class ReadCorpusBlocks(beam.PTransform):
         if self._config.deduplicate:
             tagged = (pbegin
                       | "ReadCorpus" >> ReadCorpus(self._config)
-                      | "KeyByWindow" >> beam.Map(lambda doc: (_position(doc.id)[:2], doc))
+                      | "KeyByWindow" >> beam.Map(lambda doc: (_window_of(doc.id), doc))
                       | "GroupByWindow" >> beam.GroupByKey()
                       | "CutBlocks" >> beam.ParDo(_WindowBlocksFn(
                           self._split_of, self._max_chars)).with_outputs(*self._splits))
